@@ -1,0 +1,94 @@
+/// Coordinator-wide settings. Durations are milliseconds; every field has a default.
+public struct CoordinatorSettings: Sendable, Equatable {
+    /// Tasks that may wait in the queue across all pools before submissions are refused.
+    public var queueCapacity = 65_536
+    /// Default per-task deadline.
+    public var taskTimeoutMs: UInt64 = 60_000
+    /// After a timeout, how long the worker has to acknowledge the cancel before it is killed.
+    public var cancelGraceMs: UInt64 = 2_000
+    /// How often an idle worker is asked for a heartbeat.
+    public var heartbeatIntervalMs: UInt64 = 5_000
+    /// A worker silent for this long is considered hung and is killed.
+    public var heartbeatTimeoutMs: UInt64 = 15_000
+    /// Time from spawn to a completed `initialize` handshake.
+    public var handshakeTimeoutMs: UInt64 = 10_000
+    /// How many times a task may be started before it is quarantined (workers died each time).
+    public var maxAttempts = 2
+    /// On SIGINT/SIGTERM, how long in-flight work may take to finish.
+    public var drainGraceMs: UInt64 = 10_000
+    /// At shutdown, how long each step (stdin closed, then SIGTERM) waits before the next.
+    public var stopGraceMs: UInt64 = 2_000
+    /// The longest line accepted from a worker, in bytes.
+    public var maxLineBytes = 8 << 20
+    /// What a malformed line from a worker causes: restart the worker, or only log it.
+    public var restartOnMalformedOutput = true
+
+    public init() {}
+}
+
+/// One pool of identical worker processes.
+public struct PoolConfig: Sendable, Equatable {
+    /// Unique name, used in logs (`builtin#2`) and `chimera workers`.
+    public var name: String
+    /// The executable; `nil` means Chimera's own built-in worker (`chimera worker`).
+    public var command: String?
+    /// Arguments for `command`.
+    public var arguments: [String] = []
+    /// Working directory of the workers; custom handlers default to the config file's folder,
+    /// so relative script paths in `args` mean the same wherever `chimera` is run from.
+    public var workingDirectory: String?
+    /// Extra environment variables for the workers.
+    public var environment: [String: String] = [:]
+    /// Handlers this pool serves (tasks are routed by handler name).
+    public var handlers: [String]
+    /// Task kinds declared in config (informational until routing by kind exists).
+    public var kinds: [String] = []
+    /// Number of worker processes.
+    public var size = 1
+    /// Concurrency limit per worker; `nil` takes what the worker declares in its handshake.
+    public var maxConcurrency: Int?
+    /// Restart backoff and intensity.
+    public var restart = RestartPolicy()
+    /// Built-in pools only: also serve the test handlers (`sleep`, `fail`, `crash`, ...).
+    public var testHandlers = false
+
+    public init(name: String, command: String? = nil, handlers: [String]) {
+        self.name = name
+        self.command = command
+        self.handlers = handlers
+    }
+
+    /// Whether this pool runs Chimera's own worker.
+    public var isBuiltin: Bool { command == nil }
+}
+
+/// A whole configuration: coordinator settings and worker pools.
+public struct ChimeraConfig: Sendable, Equatable {
+    public var coordinator = CoordinatorSettings()
+    public var pools: [PoolConfig]
+
+    public init(coordinator: CoordinatorSettings = CoordinatorSettings(), pools: [PoolConfig]) {
+        self.coordinator = coordinator
+        self.pools = pools
+    }
+
+    /// What Chimera runs with no config file: one pool of two built-in workers.
+    public static var builtinDefault: ChimeraConfig {
+        var pool = PoolConfig(name: "builtin", handlers: BuiltinHandlerNames.standard)
+        pool.size = 2
+        return ChimeraConfig(pools: [pool])
+    }
+
+    /// The pool that serves `handler`, if any.
+    public func pool(serving handler: String) -> PoolConfig? {
+        pools.first { $0.handlers.contains(handler) }
+    }
+}
+
+/// Names of the handlers the built-in worker serves.
+public enum BuiltinHandlerNames {
+    /// Always available.
+    public static let standard = ["echo", "text.stats", "noop"]
+    /// Only with `test_handlers: true` (or `chimera worker --test-handlers`): they misbehave on purpose.
+    public static let test = ["sleep", "fail", "crash", "hang", "garbage", "fds", "stream"]
+}

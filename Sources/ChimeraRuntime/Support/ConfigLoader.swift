@@ -1,0 +1,163 @@
+import ChimeraCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Finds, reads and decodes the configuration, the way every `chimera` command does:
+/// `--config PATH`, else `$CHIMERA_CONFIG`, else `./chimera.json`, else built-in defaults.
+public enum ConfigLoader {
+    /// A configuration and where it came from.
+    public struct Loaded: Sendable {
+        public var config: ChimeraConfig
+        /// The file read, or `nil` for built-in defaults.
+        public var path: String?
+        public var sourceDescription: String { path ?? "built-in defaults (no --config, CHIMERA_CONFIG or ./chimera.json)" }
+    }
+
+    /// Why no configuration could be loaded.
+    public struct LoadError: Error, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static func load(explicitPath: String?, environment: [String: String] = ProcessEnvironment.current) throws -> Loaded {
+        let path: String
+        if let explicitPath {
+            path = explicitPath
+        } else if let fromEnv = environment["CHIMERA_CONFIG"], !fromEnv.isEmpty {
+            path = fromEnv
+        } else if FileIO.exists("chimera.json") {
+            path = "chimera.json"
+        } else {
+            return Loaded(config: .builtinDefault, path: nil)
+        }
+        let bytes: [UInt8]
+        do {
+            bytes = try FileIO.readAll(path)
+        } catch {
+            let origin = explicitPath != nil ? "--config" : (environment["CHIMERA_CONFIG"] != nil ? "CHIMERA_CONFIG" : "./chimera.json")
+            throw LoadError(description: "\(path): cannot read the configuration (from \(origin)): \(error)")
+        }
+        var config = try ConfigDecoder.decode(bytes, file: path)
+        let directory = FileIO.absoluteDirectory(of: path)
+        for index in config.pools.indices where !config.pools[index].isBuiltin && config.pools[index].workingDirectory == nil {
+            config.pools[index].workingDirectory = directory
+        }
+        return Loaded(config: config, path: path)
+    }
+
+    /// Where Chimera keeps its state: `$CHIMERA_HOME`, else `~/.local/share/chimera`.
+    public static func homeDirectory(environment: [String: String] = ProcessEnvironment.current) -> String {
+        if let home = environment["CHIMERA_HOME"], !home.isEmpty { return home }
+        if let xdg = environment["XDG_DATA_HOME"], !xdg.isEmpty { return xdg + "/chimera" }
+        return (environment["HOME"] ?? ".") + "/.local/share/chimera"
+    }
+}
+
+/// The process environment as a dictionary.
+public enum ProcessEnvironment {
+    public static var current: [String: String] {
+        var env: [String: String] = [:]
+        var entry = Glibc.environ
+        while let pointer = entry.pointee {
+            let pair = String(cString: pointer)
+            if let eq = pair.firstIndex(of: "=") { env[String(pair[..<eq])] = String(pair[pair.index(after: eq)...]) }
+            entry += 1
+        }
+        return env
+    }
+}
+
+/// Small blocking file helpers for the CLI's start-up (never used on the loop's hot path).
+public enum FileIO {
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// Reads a whole file, or standard input for `-`.
+    public static func readAll(_ path: String) throws(Failure) -> [UInt8] {
+        let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw Failure(description: String(cString: strerror(errno))) }
+        defer { if fd != 0 { close(fd) } }
+        return try readAll(fd: fd)
+    }
+
+    /// Reads until end of file from `fd`.
+    public static func readAll(fd: Int32) throws(Failure) -> [UInt8] {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Failure(description: String(cString: strerror(errno)))
+            }
+            if n == 0 { return out }
+            out.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    /// Writes all of `bytes` to `fd`, retrying short writes.
+    public static func writeAll(_ bytes: [UInt8], fd: Int32 = 1) {
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 { if errno == EINTR { continue } else { return } }
+                offset += n
+            }
+        }
+    }
+
+    /// The absolute directory that contains `path`.
+    public static func absoluteDirectory(of path: String) -> String {
+        var directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        if directory.isEmpty { directory = "/" }
+        if directory.hasPrefix("/") { return directory }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+        guard getcwd(&buffer, buffer.count) != nil else { return directory }
+        let cwd = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        return directory == "." ? cwd : cwd + "/" + directory
+    }
+
+    /// The path of the running executable.
+    public static func executablePath() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &buffer, Int(PATH_MAX))
+        guard n > 0 else { return CommandLine.arguments[0] }
+        return buffer.withUnsafeBufferPointer { String(decoding: UnsafeRawBufferPointer($0).prefix(n), as: UTF8.self) }
+    }
+
+    /// Sets FD_CLOEXEC on every open descriptor above 2, so child processes cannot inherit them.
+    public static func markInheritedDescriptorsCloseOnExec() {
+        for fd in openDescriptors() where fd > 2 {
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0, flags & FD_CLOEXEC == 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
+    }
+
+    /// The descriptors open in this process, ascending (from /proc/self/fd).
+    public static func openDescriptors() -> [Int32] {
+        guard let dir = opendir("/proc/self/fd") else { return [] }
+        defer { closedir(dir) }
+        let own = dirfd(dir)
+        var fds: [Int32] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let fd = Int32(name), fd != own { fds.append(fd) }
+        }
+        return fds.sorted()
+    }
+
+    /// Resident set size of this process in MiB, from /proc/self/status.
+    public static func residentMegabytes() -> Double {
+        guard let status = try? readAll("/proc/self/status") else { return 0 }
+        let text = String(decoding: status, as: UTF8.self)
+        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let digits = line.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0
+            return digits / 1024
+        }
+        return 0
+    }
+}

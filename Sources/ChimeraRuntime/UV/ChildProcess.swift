@@ -1,0 +1,139 @@
+import CLibUV
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a child process ended.
+public struct ExitStatus: Sendable, Equatable, CustomStringConvertible {
+    public var code: Int64
+    /// The signal that killed it, or 0.
+    public var signal: Int32
+
+    public var description: String {
+        if signal != 0 { return "killed by signal \(signal) (\(ExitStatus.signalName(signal)))" }
+        return "exited with status \(code)"
+    }
+
+    static func signalName(_ signal: Int32) -> String {
+        switch signal {
+        case SIGKILL: return "SIGKILL"
+        case SIGTERM: return "SIGTERM"
+        case SIGINT: return "SIGINT"
+        case SIGSEGV: return "SIGSEGV"
+        case SIGABRT: return "SIGABRT"
+        case SIGILL: return "SIGILL"
+        case SIGTRAP: return "SIGTRAP"
+        case SIGPIPE: return "SIGPIPE"
+        case SIGBUS: return "SIGBUS"
+        default: return "signal \(signal)"
+        }
+    }
+}
+
+/// A child process started with `uv_spawn`, its stdio connected to three ``PipeStream``s.
+///
+/// Life: spawned → exited (the exit callback) → closed. The handle is closed by this class
+/// right after the exit callback and never before it, so libuv always reaps the child (no
+/// zombies). File descriptors libuv opens are close-on-exec, so children inherit only 0–2.
+public final class ChildProcess: LoopHandle {
+    /// What to run.
+    public struct Options: Sendable {
+        public var executable: String
+        public var arguments: [String]
+        /// Variables added to (or replacing those of) the parent's environment.
+        public var environment: [String: String]
+        public var workingDirectory: String?
+
+        public init(executable: String, arguments: [String] = [], environment: [String: String] = [:], workingDirectory: String? = nil) {
+            self.executable = executable
+            self.arguments = arguments
+            self.environment = environment
+            self.workingDirectory = workingDirectory
+        }
+    }
+
+    /// The child's process id.
+    public private(set) var pid: Int32 = 0
+    /// Set once the child has exited.
+    public private(set) var exitStatus: ExitStatus?
+    private var onExit: ((ExitStatus) -> Void)?
+
+    /// Spawns the child. `stdin`, `stdout` and `stderr` must be fresh, unopened pipes.
+    ///
+    /// - Throws: ``UVError`` if the child cannot be started (for example `ENOENT`); the caller
+    ///   still owns and must close the three pipes.
+    public init(loop: EventLoop, options: Options, stdin: PipeStream, stdout: PipeStream, stderr: PipeStream,
+                onExit: @escaping (ExitStatus) -> Void) throws(UVError) {
+        super.init(loop: loop, type: UV_PROCESS)
+        self.onExit = onExit
+        didInitialise()
+        let status = ChildProcess.spawn(loop: loop, process: raw.assumingMemoryBound(to: uv_process_t.self), options: options,
+                                        stdio: [stdin.stream, stdout.stream, stderr.stream])
+        if status < 0 {
+            // libuv requires closing the handle even when spawning failed.
+            self.onExit = nil
+            close()
+            throw UVError(code: status, operation: "start \(options.executable)")
+        }
+        pid = raw.assumingMemoryBound(to: uv_process_t.self).pointee.pid
+    }
+
+    private static func spawn(loop: EventLoop, process: UnsafeMutablePointer<uv_process_t>, options: Options,
+                              stdio streams: [UnsafeMutablePointer<uv_stream_t>]) -> Int32 {
+        var env = ProcessEnvironment.current
+        for (key, value) in options.environment { env[key] = value }
+
+        let args = ([options.executable] + options.arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let cwd = options.workingDirectory.map { strdup($0) }
+        defer {
+            args.forEach { free($0) }
+            envp.forEach { free($0) }
+            cwd.flatMap { free($0) }
+        }
+        var stdio = [uv_stdio_container_t](repeating: uv_stdio_container_t(), count: 3)
+        let readable = uv_stdio_flags(rawValue: UV_CREATE_PIPE.rawValue | UV_READABLE_PIPE.rawValue)
+        let writable = uv_stdio_flags(rawValue: UV_CREATE_PIPE.rawValue | UV_WRITABLE_PIPE.rawValue)
+        stdio[0].flags = readable
+        stdio[0].data.stream = streams[0]
+        stdio[1].flags = writable
+        stdio[1].data.stream = streams[1]
+        stdio[2].flags = writable
+        stdio[2].data.stream = streams[2]
+
+        return args.withUnsafeBufferPointer { argv in
+            envp.withUnsafeBufferPointer { envv in
+                stdio.withUnsafeMutableBufferPointer { stdioBuffer in
+                    var opts = uv_process_options_t()
+                    opts.exit_cb = { process, status, signal in
+                        let owner = LoopHandle.owner(process, as: ChildProcess.self)
+                        let exit = ExitStatus(code: status, signal: signal)
+                        owner.exitStatus = exit
+                        let callback = owner.onExit
+                        owner.onExit = nil
+                        callback?(exit)
+                        if !owner.isClosing { owner.close() }
+                    }
+                    opts.file = UnsafePointer(argv[0])
+                    opts.args = UnsafeMutablePointer(mutating: argv.baseAddress!)
+                    opts.env = UnsafeMutablePointer(mutating: envv.baseAddress!)
+                    if let directory = cwd ?? nil { opts.cwd = UnsafePointer(directory) }
+                    opts.stdio_count = 3
+                    opts.stdio = stdioBuffer.baseAddress
+                    return uv_spawn(loop.raw, process, &opts)
+                }
+            }
+        }
+    }
+
+    /// Sends `signal` to the child, if it is still running.
+    @discardableResult
+    public func kill(_ signal: Int32) -> Bool {
+        guard exitStatus == nil, !isClosing else { return false }
+        return uv_process_kill(raw.assumingMemoryBound(to: uv_process_t.self), signal) == 0
+    }
+
+    override func willClose() {
+        precondition(exitStatus != nil || pid == 0, "a process handle may be closed only after its exit callback")
+    }
+}

@@ -1,0 +1,183 @@
+import ChimeraCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The handlers of Chimera's built-in worker.
+public enum BuiltinHandlers {
+    /// `echo`, `text.stats` and `noop`.
+    public static var standard: [any WorkerHandler] { [EchoHandler(), TextStatsHandler(), NoopHandler()] }
+
+    /// Handlers that misbehave on purpose, for tests: never enable them in production.
+    ///
+    /// - Parameter inheritedDescriptors: the descriptors open when the process started, before
+    ///   it opened any of its own; the `fds` handler reports them.
+    public static func test(inheritedDescriptors: [Int32]) -> [any WorkerHandler] {
+        [SleepHandler(), FailHandler(), CrashHandler(), HangHandler(), GarbageHandler(),
+         FDsHandler(descriptors: inheritedDescriptors), StreamHandler()]
+    }
+}
+
+/// Returns its input unchanged.
+struct EchoHandler: WorkerHandler {
+    let name = "echo"
+    let kinds = ["echo"]
+    func run(_ request: HandlerRequest, _ responder: HandlerResponder) { responder.succeed(rawJSON: request.input) }
+}
+
+/// Returns `null`; the benchmark's task.
+struct NoopHandler: WorkerHandler {
+    let name = "noop"
+    let kinds = ["noop"]
+    private static let null: [UInt8] = Array("null".utf8)
+    func run(_ request: HandlerRequest, _ responder: HandlerResponder) { responder.succeed(rawJSON: NoopHandler.null) }
+}
+
+/// Characters, words, sentences, paragraphs and reading time of a text.
+struct TextStatsHandler: WorkerHandler {
+    let name = "text.stats"
+    let kinds = ["text.stats"]
+    /// Adult silent reading speed for English prose (Brysbaert 2019).
+    static let wordsPerMinute = 238.0
+
+    func run(_ request: HandlerRequest, _ responder: HandlerResponder) {
+        do {
+            responder.succeed(TextStatsHandler.stats(of: try request.inputText()))
+        } catch {
+            responder.fail(error)
+        }
+    }
+
+    static func stats(of text: String) -> JSONValue {
+        var words = 0
+        var inWord = false
+        for scalar in text.unicodeScalars {
+            let isSpace = scalar.properties.isWhitespace
+            if !isSpace, !inWord { words += 1 }
+            inWord = !isSpace
+        }
+        // A sentence ends at a run of . ! ? followed by whitespace or the end of the text.
+        var sentences = 0
+        let scalars = Array(text.unicodeScalars)
+        var i = 0
+        while i < scalars.count {
+            if ".!?".unicodeScalars.contains(scalars[i]) {
+                var j = i
+                while j < scalars.count, ".!?".unicodeScalars.contains(scalars[j]) { j += 1 }
+                if j == scalars.count || scalars[j].properties.isWhitespace { sentences += 1 }
+                i = j
+            } else {
+                i += 1
+            }
+        }
+        // Text without a final terminator still ends in a sentence.
+        if let last = text.unicodeScalars.last(where: { !$0.properties.isWhitespace }), !".!?".unicodeScalars.contains(last) {
+            sentences += 1
+        }
+        let paragraphs = text.split(separator: "\n\n", omittingEmptySubsequences: true)
+            .filter { !$0.allSatisfy(\.isWhitespace) }.count
+        let seconds = Int((Double(words) / wordsPerMinute * 60).rounded(.up))
+        return .object([
+            JSONMember("characters", .number(Double(text.count))),
+            JSONMember("words", .number(Double(words))),
+            JSONMember("sentences", .number(Double(sentences))),
+            JSONMember("paragraphs", .number(Double(paragraphs))),
+            JSONMember("reading_time_seconds", .number(Double(seconds))),
+        ])
+    }
+}
+
+/// Test: answers after `ms` milliseconds (input: a number or `{"ms": N, "output": ...}`); cancellable.
+struct SleepHandler: WorkerHandler {
+    let name = "sleep"
+    let kinds = ["test.sleep"]
+    func run(_ request: HandlerRequest, _ responder: HandlerResponder) {
+        let value = (try? request.inputValue()) ?? .null
+        var ms: Double = 0
+        if case .number(let n) = value { ms = n } else if case .number(let n)? = value["ms"] { ms = n }
+        let output = value["output"] ?? .string("slept \(Int(ms)) ms")
+        let timer = Timer(loop: responder.loop)
+        responder.onCancel = { timer.close() }
+        timer.start(after: UInt64(max(0, ms))) {
+            timer.close()
+            responder.succeed(output)
+        }
+    }
+}
+
+/// Test: fails with the input as the message.
+struct FailHandler: WorkerHandler {
+    let name = "fail"
+    let kinds = ["test.fail"]
+    func run(_ request: HandlerRequest, _ responder: HandlerResponder) {
+        let message = (try? request.inputValue())?.stringValue ?? "failed on purpose"
+        responder.fail(TaskFailure(.handlerError, message))
+    }
+}
+
+/// Test: the worker dies mid-task (input `{"signal": 9}` or `{"exit": 3}`; default SIGKILL).
+struct CrashHandler: WorkerHandler {
+    let name = "crash"
+    let kinds = ["test.crash"]
+    func run(_ request: HandlerRequest, _ responder: HandlerResponder) {
+        let value = (try? request.inputValue()) ?? .null
+        if case .number(let code)? = value["exit"] { exit(Int32(code)) }
+        var signal = SIGKILL
+        if case .number(let s)? = value["signal"] { signal = Int32(s) }
+        kill(getpid(), signal)
+    }
+}
+
+/// Test: blocks the worker's thread forever, so heartbeats go unanswered.
+struct HangHandler: WorkerHandler {
+    let name = "hang"
+    let kinds = ["test.hang"]
+    func run(_ request: HandlerRequest, _ responder: HandlerResponder) {
+        while true { pause() }
+    }
+}
+
+/// Test: writes raw bytes to stdout (input `{"hex": "ff0a"}` or `{"text": "...", "repeat": N}`),
+/// then answers normally.
+struct GarbageHandler: WorkerHandler {
+    let name = "garbage"
+    let kinds = ["test.garbage"]
+    func run(_ request: HandlerRequest, _ responder: HandlerResponder) {
+        let value = (try? request.inputValue()) ?? .null
+        var bytes: [UInt8] = []
+        if case .string(let hex)? = value["hex"] {
+            var digits = Array(hex.utf8).filter { $0 != 0x20 }
+            if digits.count % 2 == 1 { digits.append(0x30) }
+            for i in stride(from: 0, to: digits.count, by: 2) {
+                bytes.append(UInt8(String(decoding: digits[i...i + 1], as: UTF8.self), radix: 16) ?? 0x3F)
+            }
+        } else if case .string(let text)? = value["text"] {
+            var count = 1
+            if case .number(let n)? = value["repeat"] { count = Int(n) }
+            for _ in 0..<max(count, 0) { bytes.append(contentsOf: text.utf8) }
+        }
+        responder.server.stdout.write(bytes)
+        responder.succeed(rawJSON: Array("\"wrote \(bytes.count) bytes\"".utf8))
+    }
+}
+
+/// Test: lists the descriptors the worker inherited (to check none leaked from the coordinator).
+struct FDsHandler: WorkerHandler {
+    let name = "fds"
+    let kinds = ["test.fds"]
+    let descriptors: [Int32]
+    func run(_ request: HandlerRequest, _ responder: HandlerResponder) {
+        responder.succeed(.array(descriptors.map { .number(Double($0)) }))
+    }
+}
+
+/// Test: streams the words of its input as deltas, then answers with the whole text.
+struct StreamHandler: WorkerHandler {
+    let name = "stream"
+    let kinds = ["test.stream"]
+    func run(_ request: HandlerRequest, _ responder: HandlerResponder) {
+        guard let text = try? request.inputText() else { return responder.fail(TaskFailure(.invalidInput, "expected text")) }
+        for word in text.split(separator: " ") { responder.delta(String(word) + " ") }
+        responder.succeed(.string(text))
+    }
+}

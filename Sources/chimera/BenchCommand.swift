@@ -1,0 +1,71 @@
+import ArgumentParser
+import ChimeraCore
+import ChimeraRuntime
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks (build with -c release for meaningful numbers).",
+        subcommands: [DispatchBench.self]
+    )
+}
+
+/// `chimera bench dispatch`: see docs/BENCHMARKS.md.
+struct DispatchBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dispatch",
+        abstract: "Push no-op tasks through queue → dispatch → worker → result and print the figures."
+    )
+
+    @Option(help: "Tasks in the pipelined phase.")
+    var tasks = 500_000
+
+    @Option(help: "Samples in the one-in-flight latency phase.")
+    var samples = 20_000
+
+    @Option(help: "Workers in the throughput and latency phases.")
+    var workers = 2
+
+    @Option(help: "Tasks each worker accepts at once.")
+    var workerConcurrency = 256
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    @Option(help: "Log level (default: warning).")
+    var logLevel = "warning"
+
+    func validate() throws {
+        guard tasks >= 1, samples >= 1, workers >= 1, workerConcurrency >= 1 else {
+            throw ValidationError("--tasks, --samples, --workers and --worker-concurrency must be at least 1")
+        }
+    }
+
+    func run() throws {
+        var common = try CommonOptions.parse([])
+        common.logLevel = logLevel
+        let logger = try common.bootstrapLogging()
+        var options = DispatchBenchmark.Options()
+        options.tasks = tasks
+        options.latencySamples = samples
+        options.workers = workers
+        options.workerConcurrency = workerConcurrency
+        let report = try DispatchBenchmark.run(workerExecutable: FileIO.executablePath(), options: options, logger: logger) { message in
+            if !json { printLine("… \(message)") }
+        }
+        if json {
+            printLine(report.json.serialized)
+        } else {
+            printLine("""
+            tasks                    \(report.tasks)
+            workers                  \(report.workers)
+            pipelined                \(Int(report.pipelinedTasksPerSec)) tasks/s (\(report.seconds) s)
+            one in flight            p50 \(report.p50Micros) µs, p99 \(report.p99Micros) µs (\(report.latencySamples) samples)
+            spawn + handshake (4)    \(report.spawnHandshakeMs) ms
+            coordinator RSS (idle)   \(report.rssMB) MB
+            failures                 \(report.failures)
+            """)
+        }
+        if report.failures > 0 { throw ExitCode(ExitCodes.taskFailed) }
+    }
+}

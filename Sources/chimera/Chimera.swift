@@ -1,0 +1,57 @@
+import ArgumentParser
+import ChimeraRuntime
+import Logging
+
+@main
+struct Chimera: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chimera",
+        abstract: "Run LLM agent work on a supervised pool of worker processes.",
+        subcommands: [ExecCommand.self, WorkersCommand.self, BenchCommand.self, WorkerCommand.self]
+    )
+}
+
+/// Exit codes shared by every command.
+enum ExitCodes {
+    /// At least one task failed.
+    static let taskFailed: Int32 = 1
+    /// Bad usage or configuration.
+    static let usage: Int32 = 2
+    /// Stopped by a signal without a clean drain (tasks abandoned or workers killed).
+    static let interrupted: Int32 = 3
+}
+
+/// Options every coordinator command takes.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .long, help: "Configuration file (default: $CHIMERA_CONFIG, else ./chimera.json, else built-in defaults).")
+    var config: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical (default: $CHIMERA_LOG or notice).")
+    var logLevel: String?
+
+    func bootstrapLogging() throws -> Logger {
+        let name = logLevel ?? ProcessEnvironment.current["CHIMERA_LOG"] ?? "notice"
+        guard let level = Logger.Level(rawValue: name) else {
+            throw ValidationError("unknown log level \"\(name)\"; use trace, debug, info, notice, warning, error or critical")
+        }
+        LoggingSystem.bootstrap { label in StderrLogHandler(label: label, level: level) }
+        return Logger(label: "chimera")
+    }
+
+    func loadConfig() throws -> ConfigLoader.Loaded {
+        do {
+            return try ConfigLoader.load(explicitPath: config)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(ExitCodes.usage)
+        }
+    }
+}
+
+func printError(_ message: String) {
+    FileIO.writeAll(Array("error: \(message)\n".utf8), fd: 2)
+}
+
+func printLine(_ text: String) {
+    FileIO.writeAll(Array((text + "\n").utf8), fd: 1)
+}
