@@ -246,9 +246,13 @@ public struct JSONParser {
         case UInt8(ascii: "f"): try expect("false"); return .bool(false)
         case UInt8(ascii: "n"): try expect("null"); return .null
         default:
+            let start = index
             let range = try scanNumber()
             let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
-            return .number(Double(text) ?? .nan)
+            guard let number = Double(text), number.isFinite else {
+                throw JSONSyntaxError(offset: start, reason: "number \(text) is out of range")
+            }
+            return .number(number)
         }
     }
 
@@ -411,5 +415,30 @@ extension Result {
     public var failure: Failure? {
         if case .failure(let error) = self { return error }
         return nil
+    }
+}
+
+extension JSONParser {
+    /// Valid JSON text with the whitespace between tokens removed, byte for byte otherwise
+    /// (numbers keep their exact digits). JSON strings cannot contain raw newlines, so the
+    /// result is always a single line.
+    public static func removingWhitespace(_ json: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(json.count)
+        var inString = false
+        var escaped = false
+        for byte in json {
+            if inString {
+                out.append(byte)
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+            } else {
+                switch byte {
+                case 0x20, 0x09, 0x0A, 0x0D: continue
+                case UInt8(ascii: "\""): inString = true; out.append(byte)
+                default: out.append(byte)
+                }
+            }
+        }
+        return out
     }
 }

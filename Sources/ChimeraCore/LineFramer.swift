@@ -64,7 +64,8 @@ public struct LineFramer: Sendable {
                 emitLine(piece, emit)
             } else {
                 if buffer.count + piece.count > maxLineBytes + 1 {
-                    let prefix = Array(buffer.prefix(64))
+                    var prefix = Array(buffer.prefix(64))
+                    if prefix.count < 64 { prefix.append(contentsOf: piece.prefix(64 - prefix.count)) }
                     buffer.removeAll(keepingCapacity: true)
                     emit(.tooLong(prefix: prefix, cap: maxLineBytes))
                     continue

@@ -107,7 +107,7 @@ public struct RPCEnvelope: Sendable {
     static func parseID(_ raw: UnsafeRawBufferPointer) throws(RPCParseError) -> ID {
         let first = raw[0]
         if first == UInt8(ascii: "\"") {
-            return .string(String(decoding: UnsafeRawBufferPointer(rebasing: raw.dropFirst().dropLast()), as: UTF8.self))
+            return .string(JSONParser.decodeString(raw) ?? "")
         }
         if first == UInt8(ascii: "n") { return .null }
         var value: Int64 = 0
@@ -115,12 +115,14 @@ public struct RPCEnvelope: Sendable {
         for (i, byte) in raw.enumerated() {
             if i == 0, byte == UInt8(ascii: "-") { negative = true; continue }
             guard byte >= 0x30, byte <= 0x39 else { throw RPCParseError("\"id\" must be an integer or a string") }
+            // Accumulate with the sign so Int64.min, whose magnitude Int64 cannot hold, parses too.
             let (m, o1) = value.multipliedReportingOverflow(by: 10)
-            let (a, o2) = m.addingReportingOverflow(Int64(byte - 0x30))
+            let digit = Int64(byte - 0x30)
+            let (a, o2) = negative ? m.subtractingReportingOverflow(digit) : m.addingReportingOverflow(digit)
             if o1 || o2 { throw RPCParseError("\"id\" is out of range") }
             value = a
         }
-        return .number(negative ? -value : value)
+        return .number(value)
     }
 }
 

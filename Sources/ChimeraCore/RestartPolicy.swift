@@ -21,7 +21,7 @@ public struct RestartPolicy: Sendable, Equatable {
 
     /// The delay before restart number `consecutiveFailures` (1 for the first).
     public func backoff(consecutiveFailures: Int) -> UInt64 {
-        guard consecutiveFailures > 1 else { return backoffInitialMs }
+        guard consecutiveFailures > 1 else { return min(backoffInitialMs, backoffMaxMs) }
         let shift = min(consecutiveFailures - 1, 30)
         let delay = backoffInitialMs.multipliedReportingOverflow(by: 1 << UInt64(shift))
         return delay.overflow ? backoffMaxMs : min(delay.partialValue, backoffMaxMs)

@@ -11,8 +11,9 @@ struct ExecCommand: ParsableCommand {
         commandName: "exec",
         abstract: "Run one task, or one task per line of a JSONL file, on a handler.",
         discussion: """
-        Single task: the input is text (a JSON string) read from --input FILE, or from stdin with \
-        --input - or when stdin is not a terminal; --json-input sends the file's JSON as is.
+        Single task: the input is text (a JSON string, one final newline removed) read from \
+        --input FILE, or from stdin with --input - or when stdin is not a terminal; --json-input \
+        sends the file's JSON as is.
         Batch: each non-empty line of --batch FILE is one task's JSON input; one JSON line per task \
         is printed in input order: {"index":i,"ok":true,"output":...} or \
         {"index":i,"ok":false,"error":{"kind":...,"message":...}}.
@@ -128,8 +129,12 @@ struct ExecCommand: ParsableCommand {
             printError("\(source == "-" ? "stdin" : source): the input is not valid UTF-8 text")
             throw ExitCode(ExitCodes.usage)
         }
+        // `echo text |` and most editors end the text with a newline that is not part of it.
+        var text = bytes[...]
+        if text.last == 0x0A { text = text.dropLast() }
+        if text.last == 0x0D { text = text.dropLast() }
         var encoded: [UInt8] = []
-        JSONValue.writeString(String(decoding: bytes, as: UTF8.self), to: &encoded)
+        JSONValue.writeString(String(decoding: text, as: UTF8.self), to: &encoded)
         return [.success(encoded)]
     }
 }

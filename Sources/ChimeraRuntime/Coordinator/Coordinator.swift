@@ -153,12 +153,9 @@ public final class Coordinator {
             deliver(task, .failure(TaskFailure(.invalidInput, "task input is not valid JSON: \(problem)")))
             return id
         }
-        // Pretty-printed input has newlines between tokens, which would end the wire line early;
-        // JSON strings cannot hold raw newlines, so re-serialising compactly removes them all.
-        if request.input.contains(0x0A) || request.input.contains(0x0D), let value = try? JSONParser.parse(request.input).value {
-            var compact: [UInt8] = []
-            value.write(to: &compact)
-            task.input = compact
+        // Pretty-printed input has newlines between tokens, which would end the wire line early.
+        if request.input.contains(0x0A) || request.input.contains(0x0D) {
+            task.input = JSONParser.removingWhitespace(request.input)
         }
         guard pool.queue.push(task, priority: task.priority) else {
             deliver(task, .failure(TaskFailure(.queueFull, "pool \"\(pool.config.name)\" has \(pool.queue.count) tasks queued (queue_capacity \(settings.queueCapacity)); retry later")))

@@ -52,7 +52,7 @@ final class WorkerConnection {
     var heartbeatSentAt: UInt64 = 0
     /// Why the coordinator killed the worker, for the log and for tasks that fail with it.
     private(set) var killReason: String?
-    private var exitStatus: ExitStatus?
+    private var exitStatus: ChildExitStatus?
     private var stdoutOpen = true
     private var stderrOpen = true
     private var lingerTimer: Timer?
@@ -98,7 +98,13 @@ final class WorkerConnection {
         try? stdout.startReading { [unowned self] event in
             switch event {
             case .data(let bytes): self.receive(bytes)
-            case .eof, .error: self.stdoutOpen = false; self.maybeFinish()
+            case .eof, .error:
+                if self.framer.bufferedByteCount > 0, self.killReason == nil {
+                    let tail = self.framer.bufferedBytes.withUnsafeBytes { WorkerConnection.printable($0, limit: 120) }
+                    self.logger.error("output ended in the middle of a line (truncated message): \(tail)", metadata: ["worker": "\(self.name)"])
+                }
+                self.stdoutOpen = false
+                self.maybeFinish()
             }
         }
         try? stderr.startReading { [unowned self] event in
@@ -217,7 +223,13 @@ final class WorkerConnection {
         switch envelope.kind {
         case .response:
             guard case .number(let id)? = envelope.id else {
-                logger.warning("answered an id Chimera never sent: \(String(describing: envelope.id))", metadata: ["worker": "\(name)"])
+                if let range = envelope.error {
+                    // `id: null`: the worker could not read something Chimera sent.
+                    let failure = WorkerConnection.failure(fromErrorObject: UnsafeRawBufferPointer(rebasing: line[range]))
+                    logger.error("reported a protocol error: \(failure.message)", metadata: ["worker": "\(name)"])
+                } else {
+                    logger.warning("answered an id Chimera never sent: \(envelope.id.map { "\($0)" } ?? "none")", metadata: ["worker": "\(name)"])
+                }
                 return
             }
             handleResponse(id: id, envelope: envelope, line: line)
@@ -358,7 +370,7 @@ final class WorkerConnection {
         }
     }
 
-    private func finish(_ status: ExitStatus) {
+    private func finish(_ status: ChildExitStatus) {
         guard state != .exited else { return }
         let wasStopping = state == .stopping
         state = .exited

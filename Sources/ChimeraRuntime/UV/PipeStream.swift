@@ -95,8 +95,12 @@ public final class PipeStream: LoopHandle {
 
     /// Hands the buffered bytes to libuv now, in one write request.
     public func flush() {
+        flush(closing: false)
+    }
+
+    private func flush(closing: Bool) {
         isDirty = false
-        guard !outgoing.isEmpty, !isClosing else { return }
+        guard !outgoing.isEmpty, closing || !isClosing else { return }
         let count = outgoing.count
         let storage = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 1)
         outgoing.withUnsafeBytes { storage.copyMemory(from: $0.baseAddress!, byteCount: count) }
@@ -122,7 +126,7 @@ public final class PipeStream: LoopHandle {
     override func willClose() {
         // Whatever was written before close() still goes out (libuv completes queued writes
         // with ECANCELED on close, so flush first and let the kernel take it).
-        if isDirty { flush() }
+        if !outgoing.isEmpty { flush(closing: true) }
         onRead = nil
         onWriteError = nil
         outgoing = []

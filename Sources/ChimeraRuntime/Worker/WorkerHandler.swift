@@ -57,8 +57,9 @@ public final class HandlerResponder {
 
     /// Answers with `output`, raw JSON text.
     public func succeed(rawJSON output: [UInt8]) {
-        guard finish() else { return }
+        guard !isFinished else { return }
         output.withUnsafeBytes { bytes in server.stdout.withOutgoingBuffer { RPCWriter.taskOutput(id: id, output: bytes, to: &$0) } }
+        finish()
     }
 
     /// Answers with `output`.
@@ -70,9 +71,10 @@ public final class HandlerResponder {
 
     /// Answers with a failure.
     public func fail(_ failure: TaskFailure) {
-        guard finish() else { return }
+        guard !isFinished else { return }
         let code = failure.kind == .cancelled ? RPCErrorCode.cancelled : (failure.kind == .invalidInput ? RPCErrorCode.invalidParams : RPCErrorCode.handlerError)
         server.stdout.withOutgoingBuffer { RPCWriter.error(id: id, code: code, message: failure.message, kind: failure.kind.rawValue, to: &$0) }
+        finish()
     }
 
     /// Streams a piece of output before the answer (`task/delta`).
@@ -86,12 +88,11 @@ public final class HandlerResponder {
         server.stdout.withOutgoingBuffer { RPCWriter.notification(method: RPCMethod.taskDelta, params: params, to: &$0) }
     }
 
-    private func finish() -> Bool {
-        guard !isFinished else { return false }
+    /// Called after the answer is written: finishing may stop the server (input ended, last task).
+    private func finish() {
         isFinished = true
         onCancel = nil
         server.taskFinished(id)
-        return true
     }
 
     func cancel() {
