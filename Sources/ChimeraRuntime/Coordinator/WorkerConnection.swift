@@ -283,7 +283,7 @@ final class WorkerConnection {
             return
         }
         let result = (try? JSONParser.parse(Array(line[range])).value) ?? .null
-        guard case .number(let version)? = result["protocol_version"], Int(version) == RPCMethod.protocolVersion else {
+        guard case .number(let version)? = result["protocol_version"], version == Double(RPCMethod.protocolVersion) else {
             protocolViolation("answered initialize without \"protocol_version\": \(RPCMethod.protocolVersion) (got \(result["protocol_version"]?.serialized ?? "none"))", line: nil)
             return
         }
