@@ -1,4 +1,5 @@
 import ChimeraCore
+import CLibUV
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,7 +39,12 @@ public final class WorkerServer {
             if self.handlers[handler.name] == nil { handlerOrder.append(handler.name) }
             self.handlers[handler.name] = handler
         }
-        do {
+        do throws(UVError) {
+            // libuv polls pipes and sockets; a regular file or a terminal cannot be polled
+            // (epoll refuses files, and libuv aborts on that), so refuse them up front.
+            for (fd, name) in [(Int32(0), "stdin"), (Int32(1), "stdout")] where uv_guess_handle(fd) != UV_NAMED_PIPE {
+                throw UVError(code: UV_EINVAL.rawValue, operation: "\(name) is not a pipe or socket")
+            }
             try stdin.open(fd: 0)
             try stdout.open(fd: 1)
         } catch {
