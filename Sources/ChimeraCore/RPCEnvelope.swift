@@ -56,7 +56,7 @@ public struct RPCEnvelope: Sendable {
         while first < line.count, line[first] == 0x20 || line[first] == 0x09 { first += 1 }
         guard first < line.count else { throw RPCParseError("empty line (expected a JSON-RPC message)") }
         guard line[first] == UInt8(ascii: "{") else {
-            if line.starts(with: "Content-Length:".utf8) {
+            if line.hasPrefix("Content-Length:") {
                 throw RPCParseError("LSP-style 'Content-Length:' header; Chimera messages are one JSON object per line, with no headers (docs/PROTOCOL.md, Framing)")
             }
             throw RPCParseError("not a JSON object (expected a JSON-RPC message)")
@@ -71,21 +71,21 @@ public struct RPCEnvelope: Sendable {
             guard let key else { return }
             let valueStart = valueRange.lowerBound
             switch key.count {
-            case 2 where key.elementsEqual("id".utf8):
+            case 2 where key.equals("id"):
                 id = try parseID(UnsafeRawBufferPointer(rebasing: line[valueRange]))
-            case 7 where key.elementsEqual("jsonrpc".utf8):
-                guard UnsafeRawBufferPointer(rebasing: line[valueRange]).elementsEqual("\"2.0\"".utf8) else {
+            case 7 where key.equals("jsonrpc"):
+                guard UnsafeRawBufferPointer(rebasing: line[valueRange]).equals("\"2.0\"") else {
                     throw RPCParseError("\"jsonrpc\" must be \"2.0\"")
                 }
                 sawVersion = true
-            case 6 where key.elementsEqual("method".utf8):
+            case 6 where key.equals("method"):
                 guard line[valueStart] == UInt8(ascii: "\""), let name = JSONParser.decodeString(UnsafeRawBufferPointer(rebasing: line[valueRange])) else {
                     throw RPCParseError("\"method\" must be a string")
                 }
                 method = name
-            case 6 where key.elementsEqual("params".utf8): params = valueRange
-            case 6 where key.elementsEqual("result".utf8): result = valueRange
-            case 5 where key.elementsEqual("error".utf8): error = valueRange
+            case 6 where key.equals("params"): params = valueRange
+            case 6 where key.equals("result"): result = valueRange
+            case 5 where key.equals("error"): error = valueRange
             default: break
             }
         }

@@ -185,7 +185,7 @@ public final class Coordinator {
         guard task.state == .running else { return checkDrained() }  // A late answer after a timeout.
         var output: [UInt8]?
         try? JSONParser.forEachMember(of: result) { key, range in
-            if let key, key.elementsEqual("output".utf8) { output = Array(result[range]) }
+            if let key, key.equals("output") { output = Array(result[range]) }
         }
         if let output {
             deliver(task, .success(output), worker: worker.name)

@@ -184,7 +184,7 @@ final class WorkerConnection {
         if !sawFirstByte {
             sawFirstByte = true
             // An LSP-style peer waits for our headers and never sends a newline we could wait for.
-            if bytes.starts(with: "Content-Length:".utf8) {
+            if bytes.hasPrefix("Content-Length:") {
                 protocolViolation("wrote an LSP-style 'Content-Length:' header; Chimera workers write one JSON-RPC message per line with no headers (docs/PROTOCOL.md, Framing)", line: nil)
                 return
             }

@@ -136,12 +136,12 @@ public final class WorkerServer {
             try JSONParser.forEachMember(of: params) { key, range in
                 guard let key else { return }
                 let value = UnsafeRawBufferPointer(rebasing: params[range])
-                if key.elementsEqual("handler".utf8) { handlerName = JSONParser.decodeString(value) }
-                else if key.elementsEqual("input".utf8) { input = range }
-                else if key.elementsEqual("task".utf8) { taskID = JSONParser.decodeString(value) ?? "" }
-                else if key.elementsEqual("kind".utf8) { kind = JSONParser.decodeString(value) ?? "" }
-                else if key.elementsEqual("deadline_ms".utf8) { deadline = Int64(String(decoding: value, as: UTF8.self)) ?? 0 }
-                else if key.elementsEqual("attempt".utf8) { attempt = Int(String(decoding: value, as: UTF8.self)) ?? 1 }
+                if key.equals("handler") { handlerName = JSONParser.decodeString(value) }
+                else if key.equals("input") { input = range }
+                else if key.equals("task") { taskID = JSONParser.decodeString(value) ?? "" }
+                else if key.equals("kind") { kind = JSONParser.decodeString(value) ?? "" }
+                else if key.equals("deadline_ms") { deadline = Int64(String(decoding: value, as: UTF8.self)) ?? 0 }
+                else if key.equals("attempt") { attempt = Int(String(decoding: value, as: UTF8.self)) ?? 1 }
             }
         } catch {
             reply(error: id, RPCErrorCode.invalidParams, "task/run params: \(error)", kind: "invalid_input")
