@@ -108,11 +108,11 @@ final class DecodingContext {
         ]) {
             var c = CoordinatorSettings()
             reader.int("queue_capacity", 1...10_000_000, into: &c.queueCapacity)
-            reader.millis("task_timeout_ms", into: &c.taskTimeoutMs)
+            reader.millis("task_timeout_ms", minimum: 1, into: &c.taskTimeoutMs)
             reader.millis("cancel_grace_ms", into: &c.cancelGraceMs)
-            reader.millis("heartbeat_interval_ms", into: &c.heartbeatIntervalMs)
+            reader.millis("heartbeat_interval_ms", minimum: 10, into: &c.heartbeatIntervalMs)
             reader.millis("heartbeat_timeout_ms", into: &c.heartbeatTimeoutMs)
-            reader.millis("handshake_timeout_ms", into: &c.handshakeTimeoutMs)
+            reader.millis("handshake_timeout_ms", minimum: 10, into: &c.handshakeTimeoutMs)
             reader.int("max_attempts", 1...100, into: &c.maxAttempts)
             reader.millis("drain_grace_ms", into: &c.drainGraceMs)
             reader.millis("stop_grace_ms", into: &c.stopGraceMs)
@@ -191,9 +191,12 @@ final class DecodingContext {
         }
         if let restart = reader.take("restart"), var r = object(restart, reader.path("restart"), known: ["max_restarts", "window_ms", "backoff_initial_ms", "backoff_max_ms"]) {
             r.int("max_restarts", 0...10_000, into: &pool.restart.maxRestarts)
-            r.millis("window_ms", into: &pool.restart.windowMs)
+            r.millis("window_ms", minimum: 1, into: &pool.restart.windowMs)
             r.millis("backoff_initial_ms", into: &pool.restart.backoffInitialMs)
             r.millis("backoff_max_ms", into: &pool.restart.backoffMaxMs)
+            if pool.restart.backoffInitialMs > pool.restart.backoffMaxMs {
+                report(r.path("backoff_initial_ms"), "must not exceed backoff_max_ms (\(pool.restart.backoffMaxMs))")
+            }
             r.finish()
         }
         reader.finish()
@@ -273,9 +276,9 @@ struct ObjectReader {
         target = Int(d)
     }
 
-    mutating func millis(_ key: String, into target: inout UInt64) {
+    mutating func millis(_ key: String, minimum: Int = 0, into target: inout UInt64) {
         var value = Int(target)
-        int(key, 0...(365 * 86_400_000), into: &value)
+        int(key, minimum...(365 * 86_400_000), into: &value)
         target = UInt64(value)
     }
 

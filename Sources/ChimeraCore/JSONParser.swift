@@ -410,14 +410,6 @@ extension JSONParser {
     }
 }
 
-extension Result {
-    /// The error, if this is a failure.
-    public var failure: Failure? {
-        if case .failure(let error) = self { return error }
-        return nil
-    }
-}
-
 extension JSONParser {
     /// Valid JSON text with the whitespace between tokens removed, byte for byte otherwise
     /// (numbers keep their exact digits). JSON strings cannot contain raw newlines, so the

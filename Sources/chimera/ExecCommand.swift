@@ -50,6 +50,7 @@ struct ExecCommand: ParsableCommand {
 
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        if let timeoutMs, timeoutMs < 1 { throw ValidationError("--timeout-ms must be at least 1") }
         guard TaskPriority(name: priority) != nil else { throw ValidationError("--priority must be low, normal, high or critical") }
         if batch != nil, input != nil { throw ValidationError("use --input or --batch, not both") }
     }
@@ -68,10 +69,6 @@ struct ExecCommand: ParsableCommand {
         let run = BatchRun(inputs: inputs, handler: handler, priority: TaskPriority(name: priority)!, timeoutMs: timeoutMs,
                            window: batch == nil ? 1 : concurrency, jsonOutput: json || batch != nil, batchMode: batch != nil)
         var summary: ShutdownSummary?
-        var interrupted = false
-        coordinator.observer = { event in
-            if case .shutdownStarted(let reason) = event, reason.hasPrefix("SIG") { interrupted = true }
-        }
         coordinator.onStopped = { summary = $0 }
         do {
             try coordinator.start(handleSignals: true)
@@ -82,8 +79,8 @@ struct ExecCommand: ParsableCommand {
         run.start(on: coordinator)
         loop.run()
         try loop.close()
-        if interrupted {
-            throw ExitCode(summary?.isClean == true ? 0 : ExitCodes.interrupted)
+        if let summary, summary.signal != nil {
+            throw ExitCode(summary.isClean ? 0 : ExitCodes.interrupted)
         }
         if run.failures > 0 { throw ExitCode(ExitCodes.taskFailed) }
     }

@@ -26,19 +26,16 @@ struct WorkersCommand: ParsableCommand {
         if check {
             let loop = try EventLoop()
             let coordinator = Coordinator(loop: loop, config: loaded.config, workerExecutable: FileIO.executablePath(), logger: logger)
-            let expected = loaded.config.pools.reduce(0) { $0 + $1.size }
-            var settled = 0
+            let sizes = Dictionary(uniqueKeysWithValues: loaded.config.pools.map { ($0.name, $0.size) })
             coordinator.observer = { event in
                 switch event {
-                case .workerReady(let pool, let worker, let pid, let concurrency):
-                    ready[pool, default: []].append((worker, pid, concurrency))
-                    settled += 1
-                case .poolFailed(let pool, let reason):
-                    failures[pool] = reason
-                    settled = ready.values.reduce(0) { $0 + $1.count } + loaded.config.pools.filter { failures[$0.name] != nil }.reduce(0) { $0 + $1.size }
-                default: break
+                case .workerReady(let pool, let worker, let pid, let concurrency): ready[pool, default: []].append((worker, pid, concurrency))
+                case .poolFailed(let pool, let reason): failures[pool] = reason
+                default: return
                 }
-                if settled >= expected { coordinator.shutdown(reason: "check done") }
+                // Done when every pool is either fully ready or failed.
+                let settled = coordinator.poolSummaries.allSatisfy { $0.failure != nil || $0.readyWorkers == sizes[$0.name] }
+                if settled { coordinator.shutdown(reason: "check done") }
             }
             try coordinator.start(handleSignals: true)
             loop.run()

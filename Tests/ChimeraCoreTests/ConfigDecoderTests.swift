@@ -343,3 +343,18 @@ func location(of needle: String, in text: String, occurrence: Int = 1) -> (line:
         #expect(issue.line == 1 && issue.column == 34)
     }
 }
+
+@Suite struct ConfigLimitsTests {
+    @Test func config_nonsensicalDurations_areRefusedWithTheirMinimum() throws {
+        let text = #"{"coordinator": {"task_timeout_ms": 0, "heartbeat_interval_ms": 0}, "pools": [{"name": "b", "restart": {"backoff_initial_ms": 900, "backoff_max_ms": 100}}]}"#
+        do {
+            _ = try ConfigDecoder.decode(Array(text.utf8), file: "c.json")
+            Issue.record("expected a ConfigError")
+        } catch {
+            let messages = error.issues.map { "\($0.path): \($0.message)" }
+            #expect(messages.contains("$.coordinator.task_timeout_ms: expected an integer from 1 to 31536000000, found 0"))
+            #expect(messages.contains("$.coordinator.heartbeat_interval_ms: expected an integer from 10 to 31536000000, found 0"))
+            #expect(messages.contains("$.pools[0].restart.backoff_initial_ms: must not exceed backoff_max_ms (100)"))
+        }
+    }
+}

@@ -97,6 +97,26 @@ struct CLITests {
         #expect(run.stderrText.contains("$.pools[0].sise: unknown field \"sise\" (did you mean \"size\"?)"))
     }
 
+    @Test func workerWithAFileOnStdin_refusesClearly_insteadOfAborting() throws {
+        let request = TempFile(#"{"jsonrpc":"2.0","id":1,"method":"heartbeat"}"# + "\n")
+        defer { request.remove() }
+        let loop = try EventLoop()
+        let pipes = (0..<3).map { PipeStream(loop: loop, label: "p\($0)") }
+        var status: ChildExitStatus?
+        var stderr: [UInt8] = []
+        _ = try ChildProcess(loop: loop, options: .init(executable: "/bin/sh", arguments: ["-c", "exec \"$0\" worker < \"$1\"", Paths.chimera, request.path]),
+                             stdin: pipes[0], stdout: pipes[1], stderr: pipes[2]) { status = $0 }
+        pipes[0].close()
+        try pipes[1].startReading { if case .data = $0 {} else { pipes[1].close() } }
+        try pipes[2].startReading { event in
+            if case .data(let bytes) = event { stderr += bytes } else { pipes[2].close() }
+        }
+        loop.run()
+        try loop.close()
+        #expect(status == ChildExitStatus(code: 2, signal: 0))
+        #expect(String(decoding: stderr, as: UTF8.self).contains("stdin is not a pipe or socket"))
+    }
+
     @Test func sigtermUnderLoad_drainsInFlight_leavesNoProcess_exitsZero() throws {
         let config = TempFile(CLITests.testConfig)
         let inputs = (0..<60).map { _ in #"{"ms": 150, "output": "slept"}"# }.joined(separator: "\n")

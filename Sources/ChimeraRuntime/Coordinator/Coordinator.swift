@@ -19,6 +19,8 @@ public enum CoordinatorEvent: Sendable, Equatable {
 
 /// How the coordinator stopped.
 public struct ShutdownSummary: Sendable, Equatable {
+    /// The signal (SIGINT or SIGTERM) that started the shutdown, or `nil` if the program asked.
+    public var signal: Int32?
     /// Tasks still running when the drain grace ran out (failed with `shutting_down`).
     public var abandonedTasks = 0
     /// Tasks that were queued but not started when shutdown began (failed with `shutting_down`).
@@ -223,7 +225,6 @@ public final class Coordinator {
         let pool = worker.pool
         for task in orphans where task.state == .running {
             task.worker = nil
-            task.lastFailure = "\(worker.name) \(reason)"
             if let failure = pool.failure {
                 deliver(task, .failure(TaskFailure(.poolFailed, "pool \"\(pool.config.name)\" failed: \(failure)")), worker: worker.name)
             } else if isStopping {
@@ -319,7 +320,7 @@ public final class Coordinator {
                     if silent >= settings.heartbeatTimeoutMs {
                         worker.kill(reason: "hung: silent for \(silent) ms, heartbeat unanswered (heartbeat_timeout_ms \(settings.heartbeatTimeoutMs))")
                     } else if silent >= settings.heartbeatIntervalMs, worker.heartbeatID == nil {
-                        worker.sendHeartbeat(now: now)
+                        worker.sendHeartbeat()
                     }
                 case .stopping, .exited:
                     break
@@ -332,6 +333,7 @@ public final class Coordinator {
 
     private func receivedSignal(_ signum: Int32) {
         let name = signum == SIGINT ? "SIGINT" : "SIGTERM"
+        if summary.signal == nil { summary.signal = signum }
         if isStopping {
             logger.warning("second \(name): stopping now")
             forceStop()

@@ -91,7 +91,6 @@ final class TaskRecord {
     weak var worker: WorkerConnection?
     var rpcID: Int64 = 0
     var deadline: UInt64 = 0
-    var lastFailure: String?
     var completion: ((TaskOutcome) -> Void)?
     var onDelta: ((String) -> Void)?
 

@@ -49,7 +49,6 @@ final class WorkerConnection {
     let startedAt: UInt64
     var lastHeard: UInt64
     var heartbeatID: Int64?
-    var heartbeatSentAt: UInt64 = 0
     /// Why the coordinator killed the worker, for the log and for tasks that fail with it.
     private(set) var killReason: String?
     private var exitStatus: ChildExitStatus?
@@ -95,23 +94,28 @@ final class WorkerConnection {
             // The worker closed its stdin or died; its exit callback follows and decides.
             self.logger.debug("write failed: \(error)", metadata: ["worker": "\(self.name)"])
         }
-        try? stdout.startReading { [unowned self] event in
-            switch event {
-            case .data(let bytes): self.receive(bytes)
-            case .eof, .error:
-                if self.framer.bufferedByteCount > 0, self.killReason == nil {
-                    let tail = self.framer.bufferedBytes.withUnsafeBytes { WorkerConnection.printable($0, limit: 120) }
-                    self.logger.error("output ended in the middle of a line (truncated message): \(tail)", metadata: ["worker": "\(self.name)"])
+        do {
+            try stdout.startReading { [unowned self] event in
+                switch event {
+                case .data(let bytes): self.receive(bytes)
+                case .eof, .error:
+                    if self.framer.bufferedByteCount > 0, self.killReason == nil {
+                        let tail = self.framer.bufferedBytes.withUnsafeBytes { WorkerConnection.printable($0, limit: 120) }
+                        self.logger.error("output ended in the middle of a line (truncated message): \(tail)", metadata: ["worker": "\(self.name)"])
+                    }
+                    self.stdoutOpen = false
+                    self.maybeFinish()
                 }
-                self.stdoutOpen = false
-                self.maybeFinish()
             }
-        }
-        try? stderr.startReading { [unowned self] event in
-            switch event {
-            case .data(let bytes): self.receiveLog(bytes)
-            case .eof, .error: self.stderrOpen = false; self.maybeFinish()
+            try stderr.startReading { [unowned self] event in
+                switch event {
+                case .data(let bytes): self.receiveLog(bytes)
+                case .eof, .error: self.stderrOpen = false; self.maybeFinish()
+                }
             }
+        } catch {
+            // Without its output the worker cannot be supervised; say why instead of timing out.
+            kill(reason: "cannot read its output: \(error)")
         }
         let params = JSONValue.object([
             JSONMember("protocol_version", .number(Double(RPCMethod.protocolVersion))),
@@ -148,11 +152,10 @@ final class WorkerConnection {
         stdin.withOutgoingBuffer { RPCWriter.notification(method: RPCMethod.taskCancel, params: params, to: &$0) }
     }
 
-    func sendHeartbeat(now: UInt64) {
+    func sendHeartbeat() {
         let id = nextRequestID
         nextRequestID += 1
         heartbeatID = id
-        heartbeatSentAt = now
         stdin.withOutgoingBuffer { RPCWriter.request(id: id, method: RPCMethod.heartbeat, params: nil, to: &$0) }
     }
 
@@ -299,8 +302,8 @@ final class WorkerConnection {
         let missing = pool.config.handlers.filter { !declaredHandlers.contains($0) }
         if !missing.isEmpty {
             let reason = "declares handlers [\(declaredHandlers.joined(separator: ", "))] but the config routes [\(missing.joined(separator: ", "))] to it"
-            pool.markFailed("worker \(name) \(reason)")
             kill(reason: reason)
+            pool.markFailed("worker \(name) \(reason)")
             return
         }
         maxConcurrency = min(Int(min(declared, 1_000_000)), pool.config.maxConcurrency ?? Int.max)

@@ -20,7 +20,6 @@ final class WorkerPool {
     private var restartTimers: [Int: Timer] = [:]
     private var generations: [Int]
     private(set) var failure: String?
-    private(set) var restarts = 0
     private var nextWorker = 0
 
     init(config: PoolConfig, coordinator: Coordinator) {
@@ -50,7 +49,7 @@ final class WorkerPool {
             coordinator.emit(.workerStarted(pool: config.name, worker: worker.name, pid: worker.pid))
         } catch {
             workers[slot] = nil
-            if error.code == UV_ENOENT_CODE || error.code == UV_EACCES_CODE {
+            if error.isPermanentSpawnFailure {
                 // Trying again cannot help: say so now instead of after the restart budget.
                 markFailed("cannot start worker: \(error)")
             } else {
@@ -100,7 +99,6 @@ final class WorkerPool {
             markFailed("restart intensity exceeded: \(recent) restarts within \(config.restart.windowMs) ms (max_restarts \(config.restart.maxRestarts)); last worker \(reason)")
             return
         }
-        restarts += 1
         let delay = config.restart.backoff(consecutiveFailures: recent + 1)
         logger.notice("restarting slot \(slot + 1) in \(delay) ms (restart \(recent + 1) of at most \(config.restart.maxRestarts) per \(config.restart.windowMs) ms)", metadata: ["worker": "\(config.name)#\(slot + 1)"])
         let timer = Timer(loop: coordinator.loop)
@@ -130,6 +128,3 @@ final class WorkerPool {
         restartTimers.removeAll()
     }
 }
-
-let UV_ENOENT_CODE: Int32 = -ENOENT
-let UV_EACCES_CODE: Int32 = -EACCES

@@ -68,16 +68,19 @@ public final class EventLoop {
 
     /// Descriptions of the handles still open, for leak reports ("timer (active)").
     public func openHandles() -> [String] {
-        final class Box { var names: [String] = [] }
+        final class Box {
+            var names: [String] = []
+            var ownHook: UnsafeMutableRawPointer?
+        }
         let box = Box()
+        box.ownHook = flushHook.map { UnsafeMutableRawPointer($0) }
         uv_walk(raw, { handle, arg in
             let box = Unmanaged<Box>.fromOpaque(arg!).takeUnretainedValue()
-            guard uv_is_closing(handle) == 0 else { return }
+            // The flush hook belongs to the loop itself, not to anyone who could close it.
+            guard uv_is_closing(handle) == 0, UnsafeMutableRawPointer(handle) != box.ownHook else { return }
             let name = String(cString: uv_handle_type_name(handle!.pointee.type))
             box.names.append(name + (uv_is_active(handle) != 0 ? " (active)" : ""))
         }, Unmanaged.passUnretained(box).toOpaque())
-        // The flush hook belongs to the loop itself.
-        if let index = box.names.firstIndex(where: { $0.hasPrefix("prepare") }) { box.names.remove(at: index) }
         return box.names
     }
 

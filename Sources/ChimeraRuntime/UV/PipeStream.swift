@@ -40,6 +40,10 @@ public final class PipeStream: LoopHandle {
 
     var stream: UnsafeMutablePointer<uv_stream_t> { chimera_stream(raw) }
 
+    /// Whether `fd` is a pipe or socket, the only kinds of descriptor libuv can poll as a stream
+    /// (a regular file or a terminal is not: libuv aborts on a file).
+    public static func isPollable(fd: Int32) -> Bool { uv_guess_handle(fd) == UV_NAMED_PIPE }
+
     /// Wraps an existing file descriptor (a worker's stdin or stdout).
     public func open(fd: Int32) throws(UVError) {
         try UVError.check(uv_pipe_open(raw.assumingMemoryBound(to: uv_pipe_t.self), fd), "open fd \(fd) as a pipe")

@@ -20,6 +20,8 @@ public struct UVError: Error, Sendable, Equatable, CustomStringConvertible {
         if status < 0 { throw UVError(code: status, operation: operation()) }
     }
 
-    public static let eof = UV_EOF.rawValue
-    public static let pipeClosed = UV_EPIPE.rawValue
+    /// A spawn failure that trying again cannot fix: the executable is missing or not runnable.
+    public var isPermanentSpawnFailure: Bool {
+        code == UV_ENOENT.rawValue || code == UV_EACCES.rawValue
+    }
 }

@@ -1,5 +1,4 @@
 import ChimeraCore
-import CLibUV
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -42,8 +41,8 @@ public final class WorkerServer {
         do throws(UVError) {
             // libuv polls pipes and sockets; a regular file or a terminal cannot be polled
             // (epoll refuses files, and libuv aborts on that), so refuse them up front.
-            for (fd, name) in [(Int32(0), "stdin"), (Int32(1), "stdout")] where uv_guess_handle(fd) != UV_NAMED_PIPE {
-                throw UVError(code: UV_EINVAL.rawValue, operation: "\(name) is not a pipe or socket")
+            for (fd, name) in [(Int32(0), "stdin"), (Int32(1), "stdout")] where !PipeStream.isPollable(fd: fd) {
+                throw UVError(code: -EINVAL, operation: "\(name) is not a pipe or socket")
             }
             try stdin.open(fd: 0)
             try stdout.open(fd: 1)
