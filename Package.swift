@@ -4,7 +4,9 @@ import PackageDescription
 // Module split (see docs/ARCHITECTURE.md):
 //   CLibUV          the C library, one system-library target; only ChimeraRuntime imports it.
 //   ChimeraCore     pure logic and wire formats: no I/O, no clocks, no processes.
-//   ChimeraRuntime  the libuv event loop wrapper, coordinator, supervisor, worker server.
+//   ChimeraStore    durable state under CHIMERA_HOME: the quota ledger (SQLite via GRDB) and the
+//                   encrypted key store (AES-256-GCM via swift-crypto). Uses Foundation; ChimeraCore does not.
+//   ChimeraRuntime  the libuv event loop wrapper, coordinator, supervisor, worker server, key broker.
 //   chimera         the command-line tool (coordinator and worker are the same binary).
 let package = Package(
     name: "Chimera",
@@ -12,12 +14,15 @@ let package = Package(
     products: [
         .executable(name: "chimera", targets: ["chimera"]),
         .library(name: "ChimeraCore", targets: ["ChimeraCore"]),
+        .library(name: "ChimeraStore", targets: ["ChimeraStore"]),
         .library(name: "ChimeraRuntime", targets: ["ChimeraRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -33,10 +38,19 @@ let package = Package(
             ]
         ),
         .target(
+            name: "ChimeraStore",
+            dependencies: [
+                "ChimeraCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
             name: "ChimeraRuntime",
             dependencies: [
                 "CLibUV",
                 "ChimeraCore",
+                "ChimeraStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
@@ -47,14 +61,16 @@ let package = Package(
             dependencies: [
                 "ChimeraCore",
                 "ChimeraRuntime",
+                "ChimeraStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "ChimeraCoreTests", dependencies: ["ChimeraCore"]),
+        .testTarget(name: "ChimeraStoreTests", dependencies: ["ChimeraStore", "ChimeraCore"]),
         .testTarget(
             name: "ChimeraRuntimeTests",
-            dependencies: ["ChimeraRuntime", "ChimeraCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["ChimeraRuntime", "ChimeraCore", "ChimeraStore", .product(name: "Logging", package: "swift-log")]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -62,10 +62,11 @@ public struct PoolConfig: Sendable, Equatable {
     public var isBuiltin: Bool { command == nil }
 }
 
-/// A whole configuration: coordinator settings and worker pools.
+/// A whole configuration: coordinator settings, worker pools and the API key pool.
 public struct ChimeraConfig: Sendable, Equatable {
     public var coordinator = CoordinatorSettings()
     public var pools: [PoolConfig]
+    public var keys = KeysConfig()
 
     public init(coordinator: CoordinatorSettings = CoordinatorSettings(), pools: [PoolConfig]) {
         self.coordinator = coordinator

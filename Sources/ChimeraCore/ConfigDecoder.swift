@@ -101,7 +101,7 @@ final class DecodingContext {
 
     func decodeConfig(_ root: JSONValue) -> ChimeraConfig {
         var config = ChimeraConfig.builtinDefault
-        guard var top = object(root, "$", known: ["$schema", "coordinator", "pools", "handlers"]) else { return config }
+        guard var top = object(root, "$", known: ["$schema", "coordinator", "pools", "handlers", "keys"]) else { return config }
         if let value = top.take("coordinator"), var reader = object(value, top.path("coordinator"), known: [
             "queue_capacity", "task_timeout_ms", "cancel_grace_ms", "heartbeat_interval_ms", "heartbeat_timeout_ms",
             "handshake_timeout_ms", "max_attempts", "drain_grace_ms", "stop_grace_ms", "max_line_bytes", "on_malformed_output",
@@ -138,6 +138,7 @@ final class DecodingContext {
         if let value = top.take("handlers") {
             pools += decodeList(value, top.path("handlers")) { self.decodePool($0, $1, custom: true) }
         }
+        if let value = top.take("keys") { config.keys = decodeKeys(value, top.path("keys")) }
         top.finish()
         // Without a `pools` key the built-in pool stays, so a config that only adds handlers keeps echo and text.stats.
         config.pools = (sawPools ? [] : ChimeraConfig.builtinDefault.pools) + pools
@@ -280,6 +281,25 @@ struct ObjectReader {
         var value = Int(target)
         int(key, minimum...(365 * 86_400_000), into: &value)
         target = UInt64(value)
+    }
+
+    mutating func double(_ key: String, _ range: ClosedRange<Double>, into target: inout Double) {
+        guard let value = take(key) else { return }
+        guard case .number(let d) = value, range.contains(d) else {
+            context.report(path(key), "expected a number from \(range.lowerBound) to \(range.upperBound), found \(value.serialized)")
+            return
+        }
+        target = d
+    }
+
+    /// One of `choices` (their raw values), reported with the list and a "did you mean" otherwise.
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ type: T.Type) -> T? where T.RawValue == String {
+        guard let text = string(key) else { return nil }
+        if let value = T(rawValue: text) { return value }
+        let names = T.allCases.map(\.rawValue)
+        let hint = Suggestion.closest(to: text, in: names).map { " (did you mean \"\($0)\"?)" } ?? ""
+        context.report(path(key), "expected one of \(names.map { "\"\($0)\"" }.joined(separator: ", ")), found \"\(text)\"\(hint)")
+        return nil
     }
 
     mutating func strings(_ key: String) -> [String]? {

@@ -22,6 +22,12 @@ public indirect enum JSONValue: Sendable, Equatable {
         return nil
     }
 
+    /// The number, if this is a number.
+    public var numberValue: Double? {
+        if case .number(let d) = self { return d }
+        return nil
+    }
+
     /// The name of this value's JSON type, as error messages say it.
     public var typeName: String {
         switch self {

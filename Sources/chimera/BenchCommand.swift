@@ -1,12 +1,15 @@
 import ArgumentParser
 import ChimeraCore
 import ChimeraRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (build with -c release for meaningful numbers).",
-        subcommands: [DispatchBench.self]
+        subcommands: [DispatchBench.self, KeysBench.self]
     )
 }
 
@@ -68,4 +71,52 @@ struct DispatchBench: ParsableCommand {
         }
         if report.failures > 0 { throw ExitCode(ExitCodes.taskFailed) }
     }
+}
+
+/// `chimera bench keys`: see docs/BENCHMARKS.md.
+struct KeysBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys",
+        abstract: "Time key selection plus reservation in memory, and durable reservations through the SQLite ledger."
+    )
+
+    @Option(help: "In-memory select+reserve operations per strategy and pool size.")
+    var operations = 200_000
+
+    @Option(help: "Durable reservations (one transaction each); the batched phase does 8× as many.")
+    var durable = 5_000
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard operations >= 1, durable >= 1 else { throw ValidationError("--operations and --durable must be at least 1") }
+    }
+
+    func run() throws {
+        var template = Array("/tmp/chimera-bench-XXXXXX".utf8CString)
+        guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
+            printError("cannot create a temporary directory under /tmp")
+            throw ExitCode(ExitCodes.usage)
+        }
+        defer {
+            for name in ["bench-ledger.sqlite", "bench-broker.sqlite"] {
+                for suffix in ["", "-wal", "-shm"] { unlink(dir + "/" + name + suffix) }
+            }
+            rmdir(dir)
+        }
+        let report = try KeysBenchmark.run(operations: operations, durable: durable, directory: dir) { message in
+            if !json { printLine("… \(message)") }
+        }
+        if json {
+            printLine(report.json.serialized)
+        } else {
+            guard case .object(let members) = report.json else { return }
+            for member in members { printLine("\(member.key.padding(44))\(member.value.serialized)") }
+        }
+    }
+}
+
+private extension String {
+    func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(1, width - count)) }
 }

@@ -1,20 +1,10 @@
 import Testing
 
-/// A seeded, deterministic pseudo-random generator (SplitMix64), so randomized tests replay
-/// exactly: a failure message names the seed, and the same seed gives the same input.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
+import ChimeraCore
 
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// Test helpers on the library's seeded generator, so randomized tests replay exactly: a failure
+/// message names the seed, and the same seed gives the same input.
+extension SplitMix64 {
     /// A uniformly chosen integer in `range`.
     mutating func int(in range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &self) }
 
