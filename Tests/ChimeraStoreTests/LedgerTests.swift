@@ -310,7 +310,7 @@ private let ok = ReservationOutcome(status: 200, kind: "ok")
     // MARK: Batches
 
     @Test func reserveBatch_matchesSequentialReservations() throws {
-        var rng = SplitMix64Ledger(seed: 7)
+        var rng = SplitMix64(seed: 7)
         var requests: [ReservationRequest] = []
         var at = noon
         for _ in 0..<120 {
@@ -335,7 +335,7 @@ private let ok = ReservationOutcome(status: 200, kind: "ok")
     // MARK: Files and processes
 
     @Test func file_isCreatedPrivateInWALMode() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "ledger") { dir in
             let path = dir + "/home/nested/" + QuotaLedger.fileName
             let ledger = try QuotaLedger(path: path)
             #expect(ledger.path == path)
@@ -355,7 +355,7 @@ private let ok = ReservationOutcome(status: 200, kind: "ok")
     }
 
     @Test func file_loosePermissions_areTightenedOnOpen() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "ledger") { dir in
             let path = dir + "/" + QuotaLedger.fileName
             #expect(FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o644]))
             _ = try QuotaLedger(path: path)
@@ -364,7 +364,7 @@ private let ok = ReservationOutcome(status: 200, kind: "ok")
     }
 
     @Test func file_countsSurviveClosingAndReopening() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "ledger") { dir in
             let path = dir + "/" + QuotaLedger.fileName
             var pending: Int64 = 0
             do {
@@ -387,7 +387,7 @@ private let ok = ReservationOutcome(status: 200, kind: "ok")
     }
 
     @Test func file_twoInstancesSeeEachOthersWritesAtOnce() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "ledger") { dir in
             let path = dir + "/" + QuotaLedger.fileName
             let a = try QuotaLedger(path: path)
             let b = try QuotaLedger(path: path)
@@ -401,7 +401,7 @@ private let ok = ReservationOutcome(status: 200, kind: "ok")
     }
 
     @Test func file_threadsWithTheirOwnConnections_neverOverdrawTheAccount() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "ledger") { dir in
             let path = dir + "/" + QuotaLedger.fileName
             let threads = 8
             let attemptsPerThread = 15
@@ -438,7 +438,7 @@ private let ok = ReservationOutcome(status: 200, kind: "ok")
     // MARK: Errors
 
     @Test func open_failures_nameTheFileAndWhatToDo() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "ledger") { dir in
             let blocker = dir + "/file"
             #expect(FileManager.default.createFile(atPath: blocker, contents: Data("x".utf8)))
             let underFile = blocker + "/" + QuotaLedger.fileName
@@ -473,33 +473,4 @@ private final class Tally: @unchecked Sendable {
     var reserved: Int { lock.withLock { counts.reserved } }
     var refused: Int { lock.withLock { counts.refused } }
     var errors: [String] { lock.withLock { failures } }
-}
-
-/// A tiny deterministic generator (the Core tests' SplitMix64 is not visible from this target).
-private struct SplitMix64Ledger {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-/// Runs `body` with a fresh directory from `mkdtemp` under /tmp, removed afterwards.
-private func withTemporaryDirectory(_ body: (String) throws -> Void) throws {
-    var template = Array("/tmp/chimera-ledger-XXXXXX".utf8CString)
-    let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
-    try #require(made, "mkdtemp failed")
-    let dir = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    try body(dir)
-}
-
-private func mode(of path: String) throws -> mode_t {
-    var info = stat()
-    try #require(stat(path, &info) == 0, "stat \(path) failed")
-    return info.st_mode & 0o777
 }

@@ -38,7 +38,7 @@ import Darwin
     // MARK: - Round trip
 
     @Test func roundTripOfSeveralKeys() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "vault") { dir in
             let store = EncryptedKeyStore(path: dir + "/keys.enc", masterKey: try Self.masterKey(7))
             #expect(try store.load() == [])
             try store.save(Self.sampleKeys())
@@ -52,7 +52,7 @@ import Darwin
     }
 
     @Test func storeCreatesMissingDirectoriesPrivately() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "vault") { dir in
             let store = EncryptedKeyStore(path: dir + "/a/b/keys.enc", masterKey: try Self.masterKey(7))
             try store.save(Self.sampleKeys())
             #expect(try store.load() == Self.sampleKeys())
@@ -62,7 +62,7 @@ import Darwin
     }
 
     @Test func filesHaveMode0600() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "vault") { dir in
             let master = try #require(try MasterKey.load(environment: [:], home: dir, create: true))
             let store = EncryptedKeyStore(path: dir + "/keys.enc", masterKey: master)
             try store.update { keys in keys = Self.sampleKeys() }
@@ -78,7 +78,7 @@ import Darwin
     // MARK: - Master key
 
     @Test func masterKeyFromEnvironment() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "vault") { dir in
             let text = Data((0..<32).map { UInt8($0) }).base64EncodedString()
             let master = try #require(try MasterKey.load(environment: ["CHIMERA_MASTER_KEY": text + "\n"], home: dir, create: true))
             #expect(master.origin == "CHIMERA_MASTER_KEY")
@@ -106,7 +106,7 @@ import Darwin
     }
 
     @Test func masterKeyFileIsCreatedOnlyWhenAsked() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "vault") { dir in
             let home = dir + "/home"
             #expect(try MasterKey.load(environment: [:], home: home, create: false) == nil)
             #expect(!FileManager.default.fileExists(atPath: home + "/master.key"))
@@ -128,7 +128,7 @@ import Darwin
     }
 
     @Test func openMasterKeyFileIsRefused() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "vault") { dir in
             _ = try MasterKey.load(environment: [:], home: dir, create: true)
             let path = dir + "/master.key"
             #expect(chmod(path, 0o644) == 0)
@@ -148,7 +148,7 @@ import Darwin
     }
 
     @Test func invalidMasterKeyFileIsRefused() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "vault") { dir in
             let path = dir + "/master.key"
             try AtomicFile.write(Array((Data(count: 16).base64EncodedString() + "\n").utf8), to: path)
             let error = #expect(throws: KeyStoreError.self) {
@@ -167,7 +167,7 @@ import Darwin
     }
 
     @Test func masterKeyIsNotRecreatedBesideAnExistingStore() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "vault") { dir in
             let master = try #require(try MasterKey.load(environment: [:], home: dir, create: true))
             try EncryptedKeyStore(path: dir + "/keys.enc", masterKey: master).save(Self.sampleKeys())
             #expect(unlink(dir + "/master.key") == 0)
@@ -185,7 +185,7 @@ import Darwin
     // MARK: - Wrong key, tampering, damage
 
     @Test func wrongMasterKeyIsReportedAsSuch() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "vault") { dir in
             let path = dir + "/keys.enc"
             try EncryptedKeyStore(path: path, masterKey: try Self.masterKey(1)).save(Self.sampleKeys())
             let other = EncryptedKeyStore(path: path, masterKey: try Self.masterKey(2))
@@ -211,7 +211,7 @@ import Darwin
     }
 
     @Test func everyFlippedByteIsDetectedAsTampering() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "vault") { dir in
             let path = dir + "/keys.enc"
             let store = EncryptedKeyStore(path: path, masterKey: try Self.masterKey(9))
             try store.save(Self.sampleKeys())
@@ -228,7 +228,7 @@ import Darwin
     }
 
     @Test func truncatedFileIsDetectedAsDamage() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "vault") { dir in
             let path = dir + "/keys.enc"
             let store = EncryptedKeyStore(path: path, masterKey: try Self.masterKey(9))
             try store.save(Self.sampleKeys())
@@ -243,7 +243,7 @@ import Darwin
     }
 
     @Test func newerFormatVersionIsReported() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "vault") { dir in
             let path = dir + "/keys.enc"
             // A version-2 header and a body this build cannot authenticate.
             try AtomicFile.write(Array("CHKS".utf8) + [2] + [UInt8](repeating: 0x5A, count: 16 + 12 + 40 + 16), to: path)
@@ -259,7 +259,7 @@ import Darwin
     }
 
     @Test func wellSealedButMalformedListIsDamage() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "vault") { dir in
             let path = dir + "/keys.enc"
             let store = EncryptedKeyStore(path: path, masterKey: try Self.masterKey(4))
             let key = Self.fakeKey
@@ -288,7 +288,7 @@ import Darwin
     // MARK: - Files on disk
 
     @Test func keyTextAppearsInNoFile() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "vault") { dir in
             let master = try #require(try MasterKey.load(environment: [:], home: dir, create: true))
             let store = EncryptedKeyStore(path: dir + "/" + EncryptedKeyStore.fileName, masterKey: master)
             try store.update { keys in keys = Self.sampleKeys() }
@@ -305,7 +305,7 @@ import Darwin
     }
 
     @Test func noTemporaryFilesRemain() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "vault") { dir in
             let store = EncryptedKeyStore(path: dir + "/keys.enc", masterKey: try Self.masterKey(3))
             for round in 0..<5 {
                 try store.save(Array(Self.sampleKeys().prefix(round)))
@@ -331,7 +331,7 @@ import Darwin
     // MARK: - Concurrency
 
     @Test func concurrentUpdatesLoseNoKey() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "vault") { dir in
             let path = dir + "/keys.enc"
             let master = try Self.masterKey(5)
             let threads = 8, perThread = 5
@@ -365,7 +365,7 @@ import Darwin
     }
 
     @Test func updateSavesOnlyChangesAndNothingOnFailure() throws {
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "vault") { dir in
             let path = dir + "/keys.enc"
             let store = EncryptedKeyStore(path: path, masterKey: try Self.masterKey(6))
             let count = try store.update { keys in keys.count }
@@ -408,7 +408,7 @@ import Darwin
         #expect(KeyStoreError.io(operation: "write", path: "/h/keys.enc", errno: ENOSPC).description.contains("No space left"))
 
         // Errors from real failures, with the key in the store or in a broken plaintext.
-        try withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "vault") { dir in
             let path = dir + "/keys.enc"
             let store = EncryptedKeyStore(path: path, masterKey: try Self.masterKey(1))
             var seen: [KeyStoreError] = []
@@ -459,24 +459,6 @@ private func expectDamaged(_ body: @autoclosure () throws -> [StoredKey], _ what
     }
 }
 
-/// Runs `body` with a fresh directory from `mkdtemp` under /tmp, removed afterwards.
-private func withTemporaryDirectory(_ body: (String) throws -> Void) throws {
-    var template = Array("/tmp/chimera-vault-XXXXXX".utf8CString)
-    let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
-    try #require(made, "mkdtemp failed")
-    let dir = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    try body(dir)
-}
-
-/// The permission bits of `path`.
-private func mode(of path: String) throws -> mode_t {
-    var info = stat()
-    try #require(stat(path, &info) == 0, "stat \(path)")
-    return info.st_mode & 0o7777
-}
-
-/// The names in `dir`, sorted, hidden ones included.
 private func contents(of dir: String) throws -> [String] {
     try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
 }
