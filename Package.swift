@@ -6,6 +6,8 @@ import PackageDescription
 //   ChimeraCore     pure logic and wire formats: no I/O, no clocks, no processes.
 //   ChimeraStore    durable state under CHIMERA_HOME: the quota ledger (SQLite via GRDB) and the
 //                   encrypted key store (AES-256-GCM via swift-crypto). Uses Foundation; ChimeraCore does not.
+//   ChimeraOpenRouter  the HTTP client for OpenRouter and OpenAI-compatible APIs (AsyncHTTPClient).
+//   ChimeraSimulator   a faithful local OpenRouter (Hummingbird), for tests, demos and capacity plans.
 //   ChimeraRuntime  the libuv event loop wrapper, coordinator, supervisor, worker server, key broker.
 //   chimera         the command-line tool (coordinator and worker are the same binary).
 let package = Package(
@@ -16,6 +18,8 @@ let package = Package(
         .library(name: "ChimeraCore", targets: ["ChimeraCore"]),
         .library(name: "ChimeraStore", targets: ["ChimeraStore"]),
         .library(name: "ChimeraRuntime", targets: ["ChimeraRuntime"]),
+        .library(name: "ChimeraOpenRouter", targets: ["ChimeraOpenRouter"]),
+        .library(name: "ChimeraSimulator", targets: ["ChimeraSimulator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -23,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(
@@ -46,11 +52,26 @@ let package = Package(
             ]
         ),
         .target(
+            name: "ChimeraOpenRouter",
+            dependencies: [
+                "ChimeraCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        .target(
+            name: "ChimeraSimulator",
+            dependencies: [
+                "ChimeraCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .target(
             name: "ChimeraRuntime",
             dependencies: [
                 "CLibUV",
                 "ChimeraCore",
                 "ChimeraStore",
+                "ChimeraOpenRouter",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
@@ -62,6 +83,8 @@ let package = Package(
                 "ChimeraCore",
                 "ChimeraRuntime",
                 "ChimeraStore",
+                "ChimeraOpenRouter",
+                "ChimeraSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -69,8 +92,15 @@ let package = Package(
         .testTarget(name: "ChimeraCoreTests", dependencies: ["ChimeraCore"]),
         .testTarget(name: "ChimeraStoreTests", dependencies: ["ChimeraStore", "ChimeraCore"]),
         .testTarget(
+            name: "ChimeraOpenRouterTests",
+            dependencies: [
+                "ChimeraOpenRouter", "ChimeraSimulator", "ChimeraCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        .testTarget(
             name: "ChimeraRuntimeTests",
-            dependencies: ["ChimeraRuntime", "ChimeraCore", "ChimeraStore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["ChimeraRuntime", "ChimeraCore", "ChimeraStore", "ChimeraSimulator", .product(name: "Logging", package: "swift-log")]
         ),
     ],
     swiftLanguageModes: [.v6]

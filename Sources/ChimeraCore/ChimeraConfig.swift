@@ -51,6 +51,9 @@ public struct PoolConfig: Sendable, Equatable {
     public var restart = RestartPolicy()
     /// Built-in pools only: also serve the test handlers (`sleep`, `fail`, `crash`, ...).
     public var testHandlers = false
+    /// Built-in pools only: run agent workers (`chimera worker --agent NAME`), which make external
+    /// calls (`llm.chat`) for that agent profile.
+    public var agent: String?
 
     public init(name: String, command: String? = nil, handlers: [String]) {
         self.name = name
@@ -90,6 +93,8 @@ public struct ChimeraConfig: Sendable, Equatable {
 public enum BuiltinHandlerNames {
     /// Always available.
     public static let standard = ["echo", "text.stats", "noop"]
+    /// Served by agent workers (`agent: "NAME"`, or `chimera worker --agent NAME`): external calls.
+    public static let agent = ["llm.chat"]
     /// Only with `test_handlers: true` (or `chimera worker --test-handlers`): they misbehave on purpose.
     public static let test = ["sleep", "fail", "crash", "hang", "garbage", "fds", "stream"]
 }

@@ -8,6 +8,13 @@ public struct ConfigIssue: Sendable, Equatable, CustomStringConvertible {
     /// What was expected and what was found.
     public var message: String
 
+    public init(path: String, line: Int? = nil, column: Int? = nil, message: String) {
+        self.path = path
+        self.line = line
+        self.column = column
+        self.message = message
+    }
+
     public var description: String {
         let location = line.map { "\($0):\(column ?? 1): " } ?? ""
         return "\(location)\(path): \(message)"
@@ -19,6 +26,11 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The file the problems are in.
     public var file: String
     public var issues: [ConfigIssue]
+
+    public init(file: String, issues: [ConfigIssue]) {
+        self.file = file
+        self.issues = issues
+    }
 
     public var description: String {
         let header = issues.count == 1 ? "\(file): invalid configuration" : "\(file): \(issues.count) problems in the configuration"
@@ -157,7 +169,7 @@ final class DecodingContext {
     /// A built-in pool (`pools[]`) or a custom handler executable (`handlers[]`).
     func decodePool(_ value: JSONValue, _ path: String, custom: Bool) -> PoolConfig? {
         let common = ["name", "size", "max_concurrency", "restart", "kinds"]
-        let known = custom ? common + ["command", "args", "env", "capability"] : common + ["test_handlers", "handlers"]
+        let known = custom ? common + ["command", "args", "env", "capability"] : common + ["test_handlers", "handlers", "agent"]
         guard var reader = object(value, path, known: known) else { return nil }
         let name = reader.string("name", required: custom ? "the handler name tasks use" : "a name for the pool")
         var pool = PoolConfig(name: name ?? "?", handlers: [])
@@ -173,7 +185,8 @@ final class DecodingContext {
             }
         } else {
             pool.testHandlers = reader.bool("test_handlers") ?? false
-            let allowed = BuiltinHandlerNames.standard + (pool.testHandlers ? BuiltinHandlerNames.test : [])
+            pool.agent = reader.string("agent")
+            let allowed = BuiltinHandlerNames.standard + (pool.testHandlers ? BuiltinHandlerNames.test : []) + (pool.agent != nil ? BuiltinHandlerNames.agent : [])
             if let handlers = reader.strings("handlers") {
                 for (i, h) in handlers.enumerated() where !allowed.contains(h) {
                     report("\(reader.path("handlers"))[\(i)]", "the built-in worker has no handler \"\(h)\" (it has: \(allowed.joined(separator: ", ")))")

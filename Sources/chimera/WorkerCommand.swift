@@ -20,6 +20,9 @@ struct WorkerCommand: ParsableCommand {
     @Flag(help: "Also serve the misbehaving test handlers (sleep, fail, crash, hang, garbage, fds, stream).")
     var testHandlers = false
 
+    @Option(help: "Run as an agent worker for this agent profile: also serve llm.chat (external calls).")
+    var agent: String?
+
     func validate() throws {
         guard maxConcurrency >= 1 else { throw ValidationError("--max-concurrency must be at least 1") }
         guard maxLineBytes >= 1024 else { throw ValidationError("--max-line-bytes must be at least 1024") }
@@ -33,7 +36,8 @@ struct WorkerCommand: ParsableCommand {
         options.name = name
         options.maxConcurrency = maxConcurrency
         options.maxLineBytes = maxLineBytes
-        let handlers = BuiltinHandlers.standard + (testHandlers ? BuiltinHandlers.test(inheritedDescriptors: inherited) : [])
+        var handlers = BuiltinHandlers.standard + (testHandlers ? BuiltinHandlers.test(inheritedDescriptors: inherited) : [])
+        if agent != nil { handlers.append(ExternalChatHandler(loop: loop)) }
         do {
             let server = try WorkerServer(loop: loop, handlers: handlers, options: options)
             try server.run()

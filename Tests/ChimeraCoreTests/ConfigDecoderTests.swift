@@ -163,7 +163,7 @@ func location(of needle: String, in text: String, occurrence: Int = 1) -> (line:
 
         let unknown = error.issues[1]
         #expect(unknown.line == 3 && unknown.column == 51)
-        #expect(unknown.message == #"unknown field "handelrs" (did you mean "handlers"?); known fields: name, size, max_concurrency, restart, kinds, test_handlers, handlers"#)
+        #expect(unknown.message == #"unknown field "handelrs" (did you mean "handlers"?); known fields: name, size, max_concurrency, restart, kinds, test_handlers, handlers, agent"#)
 
         let missing = error.issues[2]
         #expect(missing.line == 6 && missing.column == 5)
@@ -177,7 +177,7 @@ func location(of needle: String, in text: String, occurrence: Int = 1) -> (line:
         #expect(error.description == """
         chimera.json: 3 problems in the configuration
           chimera.json:3:31: $.pools[0].size: expected an integer from 1 to 256, found "four"
-          chimera.json:3:51: $.pools[0].handelrs: unknown field "handelrs" (did you mean "handlers"?); known fields: name, size, max_concurrency, restart, kinds, test_handlers, handlers
+          chimera.json:3:51: $.pools[0].handelrs: unknown field "handelrs" (did you mean "handlers"?); known fields: name, size, max_concurrency, restart, kinds, test_handlers, handlers, agent
           chimera.json:6:5: $.handlers[0]: missing required field "command" (the executable to run, e.g. "python3")
         """)
     }

@@ -229,11 +229,11 @@ public final class Coordinator {
                 deliver(task, .failure(TaskFailure(.poolFailed, "pool \"\(pool.config.name)\" failed: \(failure)")), worker: worker.name)
             } else if isStopping {
                 deliver(task, .failure(TaskFailure(.shuttingDown, "worker \(worker.name) \(reason) during shutdown")), worker: worker.name)
-            } else if task.attempts >= settings.maxAttempts {
+            } else if task.attempts >= (task.maxAttempts ?? settings.maxAttempts) {
                 deliver(task, .failure(TaskFailure(.quarantined, "quarantined after \(task.attempts) attempts, each ended by its worker dying (last: \(worker.name) \(reason))")), worker: worker.name)
             } else {
                 task.state = .queued
-                logger.notice("requeued task \(task.id) (attempt \(task.attempts) of \(settings.maxAttempts)): worker \(reason)", metadata: ["worker": "\(worker.name)"])
+                logger.notice("requeued task \(task.id) (attempt \(task.attempts) of \(task.maxAttempts ?? settings.maxAttempts)): worker \(reason)", metadata: ["worker": "\(worker.name)"])
                 emit(.taskRequeued(task: task.id, reason: reason))
                 pool.queue.pushFront(task, priority: task.priority)
             }
@@ -252,6 +252,7 @@ public final class Coordinator {
         }
         var arguments = ["worker", "--name", "chimera-builtin"]
         if pool.testHandlers { arguments.append("--test-handlers") }
+        if let agent = pool.agent { arguments += ["--agent", agent] }
         if let concurrency = pool.maxConcurrency { arguments += ["--max-concurrency", String(concurrency)] }
         arguments += ["--max-line-bytes", String(settings.maxLineBytes)]
         return ChildProcess.Options(executable: workerExecutable, arguments: arguments, environment: pool.environment)

@@ -13,6 +13,9 @@ public struct TaskRequest: Sendable {
     public var timeoutMs: UInt64?
     /// An id for logs and results; one is assigned if `nil`.
     public var id: String?
+    /// Overrides the coordinator's `max_attempts`. External calls use 1: a task whose worker died
+    /// may have sent its request, so the caller decides (with a new key lease) whether to retry.
+    public var maxAttempts: Int?
 
     public init(handler: String, input: [UInt8], priority: TaskPriority = .normal, timeoutMs: UInt64? = nil, id: String? = nil) {
         self.handler = handler
@@ -86,6 +89,7 @@ final class TaskRecord {
     let submittedAt: UInt64
     var state: State = .queued
     var attempts = 0
+    let maxAttempts: Int?
     var isDelivered = false
     /// Worker and request id while running.
     weak var worker: WorkerConnection?
@@ -100,6 +104,7 @@ final class TaskRecord {
         self.kind = request.kind ?? request.handler
         self.input = request.input
         self.priority = request.priority
+        self.maxAttempts = request.maxAttempts
         self.timeoutMs = timeoutMs
         self.submittedAt = now
         self.completion = completion

@@ -102,6 +102,9 @@ public final class KeyBroker {
         try resync(at: now)
     }
 
+    /// The broker's wall clock (what its quotas and cooldowns are measured against).
+    public func clockNow() -> EpochMillis { clock.now() }
+
     /// The key text for a lease: only the HTTP client should call this.
     public func secret(for lease: KeyLease) -> APIKeySecret? { secrets[lease.keyId] }
 

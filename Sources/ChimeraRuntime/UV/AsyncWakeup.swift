@@ -29,7 +29,8 @@ public final class AsyncWakeup: LoopHandle, @unchecked Sendable {
 /// receives them in order in one callback per wake-up.
 public final class LoopInbox<Message: Sendable>: Sendable {
     private final class Pending: Sendable {
-        let messages = Mutex<[Message]>([])
+        /// The messages, and whether the inbox was closed (then posts are dropped: the handle is gone).
+        let state = Mutex<(messages: [Message], closed: Bool)>(([], false))
     }
     private let pending = Pending()
     private let wakeup: AsyncWakeup
@@ -38,23 +39,30 @@ public final class LoopInbox<Message: Sendable>: Sendable {
     public init(loop: EventLoop, receive: @escaping ([Message]) -> Void) throws(UVError) {
         let pending = self.pending
         wakeup = try AsyncWakeup(loop: loop) {
-            let batch = pending.messages.withLock { messages in
-                let taken = messages
-                messages.removeAll()
+            let batch = pending.state.withLock { state in
+                let taken = state.messages
+                state.messages.removeAll()
                 return taken
             }
             if !batch.isEmpty { receive(batch) }
         }
     }
 
-    /// Posts a message from any thread.
+    /// Posts a message from any thread. After ``close(_:)`` the message is dropped.
     public func post(_ message: Message) {
-        pending.messages.withLock { $0.append(message) }
-        wakeup.send()
+        // The send happens under the lock so that close() cannot free the handle in between.
+        pending.state.withLock { state in
+            guard !state.closed else { return }
+            state.messages.append(message)
+            wakeup.send()
+        }
     }
 
-    /// Closes the underlying handle (on the loop thread).
-    public func close(_ then: (() -> Void)? = nil) { wakeup.close(then) }
+    /// Closes the underlying handle (on the loop thread); later posts are dropped.
+    public func close(_ then: (() -> Void)? = nil) {
+        pending.state.withLock { $0.closed = true }
+        wakeup.close(then)
+    }
 
     /// Whether the inbox keeps the loop running.
     public var keepsLoopAlive: Bool {

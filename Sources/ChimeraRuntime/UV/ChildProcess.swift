@@ -115,6 +115,9 @@ public final class ChildProcess: LoopHandle {
             envp.forEach { free($0) }
             cwd.flatMap { free($0) }
         }
+        // Descriptors opened since the coordinator started (by libraries, or other threads) may
+        // lack FD_CLOEXEC; mark them now so the child inherits only its three pipes.
+        FileIO.markInheritedDescriptorsCloseOnExec()
         var stdio = [uv_stdio_container_t](repeating: uv_stdio_container_t(), count: 3)
         for index in 0..<3 {
             stdio[index].flags = UV_INHERIT_FD

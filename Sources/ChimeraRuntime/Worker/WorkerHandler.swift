@@ -37,6 +37,12 @@ public protocol WorkerHandler {
     var kinds: [String] { get }
     /// Runs one task; answer exactly once through `responder`.
     func run(_ request: HandlerRequest, _ responder: HandlerResponder)
+    /// The server is stopping (input ended, or shutdown): close loop handles the handler opened.
+    func serverWillStop()
+}
+
+extension WorkerHandler {
+    public func serverWillStop() {}
 }
 
 /// Answers one task. The first answer wins; later ones are ignored.

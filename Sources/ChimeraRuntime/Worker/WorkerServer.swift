@@ -193,6 +193,7 @@ public final class WorkerServer {
         closed = true
         for responder in running.values { responder.onCancel?() }
         running.removeAll()
+        for name in handlerOrder { handlers[name]?.serverWillStop() }
         loop.flushDirtyStreams()
         stdin.close()
         stdout.close()

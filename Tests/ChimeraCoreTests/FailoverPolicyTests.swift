@@ -1,0 +1,106 @@
+import ChimeraCore
+import Testing
+
+@Suite struct FailoverPolicyTests {
+    let policy = FailoverPolicy()
+    let now: EpochMillis = 1_795_953_600_000
+
+    func error(_ kind: ExternalErrorKind, status: Int? = nil, provider: String? = nil, retryAfterMs: EpochMillis? = nil,
+               resetAt: EpochMillis? = nil, afterTokens: Bool = false, retryable: Bool? = nil) -> ExternalError {
+        var e = ExternalError(kind: kind, status: status, message: "m")
+        e.providerName = provider
+        e.rateLimit = RateLimitInfo(resetAt: resetAt, retryAfterMs: retryAfterMs)
+        e.afterTokens = afterTokens
+        e.retryable = retryable
+        return e
+    }
+
+    func decide(_ e: ExternalError, attempt: Int = 1, model: Int = 0, chain: Int = 2, retries: Int = 0, jitter: Double = 0.5) -> FailoverPolicy.Decision {
+        policy.decide(after: e, attempt: attempt, modelIndex: model, chainLength: chain, retriesOnModel: retries, now: now, jitter: jitter)
+    }
+
+    @Test func afterTokens_isFinal_whateverTheKind() {
+        for kind in ExternalErrorKind.allCases {
+            guard case .fail(let reason) = decide(error(kind, afterTokens: true)) else { Issue.record("\(kind) retried after tokens"); continue }
+            #expect(reason.contains("never spliced"))
+        }
+    }
+
+    @Test func keyAndAccountFailures_retryAtOnce_onTheSameModel() {
+        for kind in [ExternalErrorKind.auth, .forbidden, .payment, .rateLimitedDaily] {
+            #expect(decide(error(kind)) == .retry(modelIndex: 0, afterMs: 0, reason: "\(kind.rawValue): trying another key"))
+        }
+    }
+
+    @Test func modelFailures_moveAlongTheChain_thenFail() {
+        #expect(decide(error(.modelNotFound), model: 0, chain: 3) == .retry(modelIndex: 1, afterMs: 0, reason: "model_not_found: next model in the chain"))
+        guard case .fail = decide(error(.contextTooLong), model: 2, chain: 3) else { Issue.record("last model must fail"); return }
+    }
+
+    @Test func requestFailures_areFinal() {
+        for kind in [ExternalErrorKind.badRequest, .cancelled, .quotaExhausted] {
+            guard case .fail = decide(error(kind)) else { Issue.record("\(kind) retried"); continue }
+        }
+    }
+
+    @Test func transientFailures_backOffWithJitter_thenNextModel_thenFail() {
+        // 250 ms × 2^n, scaled into [0.5, 1.0] by the jitter.
+        #expect(decide(error(.providerError, status: 502), retries: 0, jitter: 0) == .retry(modelIndex: 0, afterMs: 125, reason: "provider_error: retry 1 in 125 ms"))
+        #expect(decide(error(.providerError, status: 502), retries: 1, jitter: 0.999_999) == .retry(modelIndex: 0, afterMs: 499, reason: "provider_error: retry 2 in 499 ms"))
+        #expect(decide(error(.timeout), chain: 2, retries: 2) == .retry(modelIndex: 1, afterMs: 0, reason: "timeout: next model in the chain"))
+        guard case .fail = decide(error(.network), model: 1, chain: 2, retries: 2) else { Issue.record("must fail at the end of the chain"); return }
+    }
+
+    @Test func retryAfterAndReset_areHonoured_whenShort_andSkipped_whenLong() {
+        #expect(decide(error(.rateLimited, provider: "Venice", retryAfterMs: 17_000)) == .retry(modelIndex: 0, afterMs: 17_000, reason: "rate_limited: retry 1 in 17000 ms"))
+        #expect(decide(error(.providerError, status: 503, retryAfterMs: 3_000)) == .retry(modelIndex: 0, afterMs: 3_000, reason: "provider_error: retry 1 in 3000 ms"))
+        // A wait beyond maxHonouredWaitMs is not waited for.
+        #expect(decide(error(.rateLimited, provider: "Venice", retryAfterMs: 120_000)) == .retry(modelIndex: 1, afterMs: 0, reason: "rate_limited: next model in the chain"))
+    }
+
+    @Test func openRoutersOwnPerMinute429_triesAnotherKeyAtOnce() {
+        #expect(decide(error(.rateLimited, status: 429, resetAt: now + 40_000)) == .retry(modelIndex: 0, afterMs: 0, reason: "rate_limited (per-minute): the key cools down; trying another key"))
+    }
+
+    @Test func attemptsAreBounded() {
+        guard case .fail(let reason) = decide(error(.providerError), attempt: policy.maxAttempts) else { Issue.record("unbounded"); return }
+        #expect(reason.contains("gave up after"))
+    }
+
+    @Test func notRetryableUpstream_movesOn() {
+        #expect(decide(error(.providerError, retryable: false)) == .retry(modelIndex: 1, afterMs: 0, reason: "provider_error (not retryable upstream): next model in the chain"))
+    }
+}
+
+@Suite struct ExternalCallWireTests {
+    @Test func input_roundTrips_andNamesTheBadField() throws {
+        let input = ExternalCallInput(baseURL: "http://127.0.0.1:1/api/v1", headers: [(name: "X-OpenRouter-Title", value: "Chimera")],
+                                      key: APIKeySecret("sk-or-v1-fake0000000000000000000000000000a1b2"), stream: true,
+                                      body: .object([JSONMember("model", .string("m:free"))]), connectMs: 5, firstByteMs: 6, idleMs: 7, totalMs: 8)
+        let decoded = try ExternalCallInput(json: JSONParser.parse(input.json.serialized))
+        #expect(decoded == input)
+        do {
+            _ = try ExternalCallInput(json: .object([JSONMember("base_url", .string("x"))]))
+            Issue.record("accepted an input without a key")
+        } catch {
+            #expect(error.message.contains("\"key\""))
+        }
+    }
+
+    @Test func output_roundTrips_successAndFailure() throws {
+        let ok = ExternalCallOutput(result: .success(ChatCompletion(id: "gen-1", model: "m:free", provider: "P", content: "hi", finishReason: "stop",
+                                                                    usage: ChatUsage(promptTokens: 3, completionTokens: 1, cost: 0))),
+                                    status: 200, latencyMs: 12, firstTokenMs: 5)
+        #expect(ExternalCallOutput(json: try JSONParser.parse(ok.json.serialized)) == ok)
+        var e = ExternalError(kind: .rateLimitedDaily, status: 429, message: "Rate limit exceeded: free-models-per-day")
+        e.rateLimit = RateLimitInfo(limit: 50, remaining: 0, resetAt: 1_796_000_000_000, retryAfterMs: nil)
+        e.afterTokens = true
+        let failed = ExternalCallOutput(result: .failure(e), status: 429, latencyMs: 3, firstTokenMs: nil)
+        #expect(ExternalCallOutput(json: try JSONParser.parse(failed.json.serialized)) == failed)
+    }
+
+    @Test func output_fromGarbage_isMalformed() {
+        guard case .failure(let e) = ExternalCallOutput(json: .string("nonsense")).result else { Issue.record("accepted garbage"); return }
+        #expect(e.kind == .malformedResponse)
+    }
+}
