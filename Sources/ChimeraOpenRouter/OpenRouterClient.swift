@@ -23,12 +23,13 @@ public struct ProviderEndpoint: Sendable, Equatable {
 
     public static let openRouterURL = "https://openrouter.ai/api/v1"
 
-    /// OpenRouter, at `OPENROUTER_BASE_URL` when set, else `baseURL`, else the public API.
+    /// OpenRouter at `baseURL` when given (a command-line flag wins), else `OPENROUTER_BASE_URL`,
+    /// else the public API.
     public static func openRouter(baseURL: String? = nil, referer: String? = nil, title: String? = nil, environment: [String: String] = [:]) -> ProviderEndpoint {
         var headers: [HTTPHeaderPair] = []
         if let referer { headers.append(HTTPHeaderPair("HTTP-Referer", referer)) }
         if let title { headers.append(HTTPHeaderPair("X-OpenRouter-Title", title)) }
-        let url = environment["OPENROUTER_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? baseURL ?? openRouterURL
+        let url = baseURL ?? environment["OPENROUTER_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? openRouterURL
         return ProviderEndpoint(name: "openrouter", baseURL: url, headers: headers)
     }
 }
@@ -108,6 +109,18 @@ public final class OpenRouterClient: Sendable {
 
     /// The same with a ready JSON body (what an agent worker receives from the coordinator).
     public func chat(body: [UInt8], stream: Bool, key: APIKeySecret, onDelta: @escaping @Sendable (String) -> Void = { _ in }) async -> ChatCallReport {
+        let totalMs = timeouts.totalMs
+        return await withinTotal({ await self.chatCall(body: body, stream: stream, key: key, onDelta: onDelta) }) { report in
+            guard case .failure(var error) = report.result, error.kind == .cancelled else { return report }
+            error.kind = .timeout
+            error.message = "no complete response within \(totalMs) ms (total timeout)"
+            var timedOut = report
+            timedOut.result = .failure(error)
+            return timedOut
+        }
+    }
+
+    private func chatCall(body: [UInt8], stream: Bool, key: APIKeySecret, onDelta: @escaping @Sendable (String) -> Void) async -> ChatCallReport {
         let started = NIODeadline.now()
         var http = HTTPClientRequest(url: endpoint.baseURL + "/chat/completions")
         http.method = .POST
@@ -198,6 +211,14 @@ public final class OpenRouterClient: Sendable {
     }
 
     private func get(_ path: String, key: APIKeySecret?) async -> Result<[UInt8], ExternalError> {
+        let totalMs = timeouts.totalMs
+        return await withinTotal({ await self.getCall(path, key: key) }) { result in
+            guard case .failure(let error) = result, error.kind == .cancelled else { return result }
+            return .failure(ExternalError(kind: .timeout, message: "no complete response to GET \(path) within \(totalMs) ms (total timeout)"))
+        }
+    }
+
+    private func getCall(_ path: String, key: APIKeySecret?) async -> Result<[UInt8], ExternalError> {
         let started = NIODeadline.now()
         var request = HTTPClientRequest(url: endpoint.baseURL + path)
         request.method = .GET
@@ -220,6 +241,46 @@ public final class OpenRouterClient: Sendable {
     private func applyHeaders(_ request: inout HTTPClientRequest, key: APIKeySecret?) {
         if let key { request.headers.add(name: "Authorization", value: "Bearer " + key.reveal()) }
         for header in endpoint.headers { request.headers.add(name: header.name, value: header.value) }
+    }
+
+    private enum Race<T: Sendable>: Sendable {
+        case finished(T)
+        case expired
+        case interrupted
+    }
+
+    /// Holds `totalMs` over the whole call, body included (AsyncHTTPClient's deadline ends with the
+    /// response head, so a stream that keeps trickling would outlive it). Runs `call`; if the total
+    /// time passes first, cancels it and hands what it then returns (a cancellation) to `expired`.
+    /// Cancelling the caller still reaches `call` as a cancellation.
+    private func withinTotal<T: Sendable>(_ call: @escaping @Sendable () async -> T, expired: (T) -> T) async -> T {
+        let totalMs = timeouts.totalMs
+        let (value, timedOut) = await withTaskGroup(of: Race<T>.self) { group -> (T, Bool) in
+            group.addTask { .finished(await call()) }
+            group.addTask {
+                do {
+                    try await Task.sleep(nanoseconds: UInt64(min(max(0, totalMs), 1 << 40)) * 1_000_000)
+                    return .expired
+                } catch {
+                    return .interrupted
+                }
+            }
+            var timedOut = false
+            while let next = await group.next() {
+                switch next {
+                case .finished(let value):
+                    group.cancelAll()
+                    return (value, timedOut)
+                case .expired:
+                    timedOut = true
+                    group.cancelAll()
+                case .interrupted:
+                    break
+                }
+            }
+            preconditionFailure("the call's task always reports")
+        }
+        return timedOut ? expired(value) : value
     }
 
     /// Sends the request and waits for the response head at most `firstByteMs`.

@@ -18,7 +18,7 @@ struct KeysCommand: ParsableCommand {
         shown masked (sk-or-…a1b2). Usage, health, the audit log and events live in $CHIMERA_HOME/ledger.sqlite.
         """,
         subcommands: [KeysList.self, KeysAdd.self, KeysRemove.self, KeysEnable.self, KeysDisable.self,
-                      KeysAudit.self, KeysEvents.self, KeysForecast.self, KeysReserve.self],
+                      KeysAudit.self, KeysEvents.self, KeysForecast.self, KeysCheck.self, KeysReserve.self],
         defaultSubcommand: KeysList.self
     )
 }

@@ -145,10 +145,11 @@ public final class ExternalCallRunner {
         let now = broker.clockNow()
         switch output.result {
         case .success(let completion):
+            if let served = completion.model { state.model = served }
+            // The answer goes out first; recording it (a ledger write) is not on the caller's path.
+            finish(state, .success(completion))
             broker.complete(lease, KeyCallReport(status: output.status, outcome: .success, latencyMs: Int(output.latencyMs),
                                                  tokens: completion.usage?.totalTokens, costUSD: completion.usage?.cost))
-            if let served = completion.model { state.model = served }
-            finish(state, .success(completion))
         case .failure(var error):
             if state.sawDelta { error.afterTokens = true }
             broker.complete(lease, KeyCallReport(status: error.status ?? output.status, outcome: error.keyOutcome,
