@@ -53,8 +53,8 @@ public final class ExternalCallRunner {
     private let loop: EventLoop
     private let logger: Logger
     private var rng: SplitMix64
-    private var timers: Set<ObjectIdentifier> = []
-    private var pendingTimers: [ObjectIdentifier: Timer] = [:]
+    /// Calls waiting out a backoff, with their timers.
+    private var backoffs: [ObjectIdentifier: (timer: Timer, state: CallState)] = [:]
 
     public init(coordinator: Coordinator, broker: KeyBroker, loop: EventLoop, endpoint: ProviderEndpoint,
                 timeouts: CallTimeouts = CallTimeouts(), policy: FailoverPolicy = FailoverPolicy(), seed: UInt64 = 0xC0FFEE,
@@ -78,10 +78,14 @@ public final class ExternalCallRunner {
         acquireLease(state)
     }
 
-    /// Closes timers of pending backoffs (at shutdown); their calls end as cancelled.
+    /// Ends calls waiting out a backoff (at shutdown): their timers close and they complete as cancelled.
     public func cancelPending() {
-        for timer in pendingTimers.values { timer.close() }
-        pendingTimers.removeAll()
+        let waiting = backoffs.values
+        backoffs.removeAll()
+        for (timer, state) in waiting {
+            timer.close()
+            finish(state, .failure(ExternalError(kind: .cancelled, status: nil, message: "cancelled while waiting to retry (shutdown)")))
+        }
     }
 
     // MARK: Steps
@@ -158,7 +162,8 @@ public final class ExternalCallRunner {
                                          retriesOnModel: state.retriesOnModel, now: now, jitter: rng.unit())
             switch decision {
             case .fail(let reason):
-                if !reason.isEmpty, state.attempts > 1 || reason.contains("after part") { error.message += " (\(reason))" }
+                // Say why the policy stopped when it is not obvious from the error alone.
+                if state.attempts > 1 || error.afterTokens { error.message += " (\(reason))" }
                 finish(state, .failure(error))
             case .retry(let modelIndex, let afterMs, let reason):
                 logger.info("\(state.keyMasked ?? "?") \(lease.model): \(error.kind.rawValue): \(reason)")
@@ -168,10 +173,10 @@ public final class ExternalCallRunner {
                 if afterMs <= 0 { return acquireLease(state) }
                 let timer = Timer(loop: loop)
                 let id = ObjectIdentifier(timer)
-                pendingTimers[id] = timer
+                backoffs[id] = (timer, state)
                 timer.start(after: UInt64(afterMs)) { [weak self, weak timer] in
                     timer?.close()
-                    self?.pendingTimers.removeValue(forKey: id)
+                    guard self?.backoffs.removeValue(forKey: id) != nil else { return }
                     self?.acquireLease(state)
                 }
             }
