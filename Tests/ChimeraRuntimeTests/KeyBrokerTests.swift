@@ -215,6 +215,24 @@ struct KeyBrokerTests {
         guard case .success = b.acquireNow(KeyRequest(model: "openai/gpt-4o")) else { Issue.record("re-enabled key must lease"); return }
     }
 
+    @Test func paidModelCalls_needNoReservation_andAreRecordedOnceSent() throws {
+        let clock = ManualClock(noon)
+        let b = try broker(perDay: 1, clock: clock)
+        for _ in 0..<3 {
+            guard case .success(let lease) = b.acquireNow(KeyRequest(model: "openai/gpt-4o")) else { Issue.record("paid model must lease"); return }
+            #expect(lease.reservationId == nil)
+            #expect(try b.ledger.committedCount(keyId: "k_0000") < 3)
+            b.complete(lease, .success(latencyMs: 5, tokens: 12))
+        }
+        #expect(try b.ledger.committedCount(keyId: "k_0000") == 3)
+        // A released (never sent) paid call leaves nothing behind.
+        guard case .success(let unsent) = b.acquireNow(KeyRequest(model: "openai/gpt-4o")) else { Issue.record("lease"); return }
+        b.release(unsent)
+        #expect(try b.ledger.committedCount(keyId: "k_0000") == 3)
+        // None of it touched the free quota (1 a day here).
+        guard case .success = b.acquireNow(KeyRequest(model: freeModel)) else { Issue.record("the free quota must be intact"); return }
+    }
+
     @Test func aRealLoopTimer_wakesTheWaiter() throws {
         let loop = try EventLoop()
         let clock = SystemWallClock()

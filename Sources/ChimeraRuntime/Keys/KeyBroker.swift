@@ -131,6 +131,17 @@ public final class KeyBroker {
     /// A key now, reserved durably, or why not. Never waits.
     public func acquireNow(_ request: KeyRequest) -> Result<KeyLease, KeyGrantFailure> {
         let now = clock.now()
+        if !pool.isScoped(request.model) {
+            // No request quota to protect (a paid model): the lease is made in memory only and
+            // the request is recorded in the ledger once it was sent (`complete`). Health written
+            // by other processes is therefore seen only at start-up for these calls.
+            let (acquisition, notices) = pool.acquire(model: request.model, priority: request.priority, estimatedTokens: request.estimatedTokens, at: now)
+            persist(notices)
+            switch acquisition {
+            case .leased(let lease): return .success(lease)
+            case .unavailable(let shortage): return .failure(.quotaExhausted(shortage))
+            }
+        }
         // Each refusal resyncs the refused key or account, so this ends within a few rounds;
         // the bound only guards against a ledger that keeps contradicting itself.
         for _ in 0..<(pool.entries.count + 2) {
@@ -190,9 +201,14 @@ public final class KeyBroker {
     public func complete(_ lease: KeyLease, _ report: KeyCallReport) {
         let now = clock.now()
         do {
+            let outcome = ReservationOutcome(status: report.status, kind: Self.kind(report.outcome), tokens: report.tokens,
+                                             latencyMs: report.latencyMs, costUSD: report.costUSD, model: lease.model)
             if let id = lease.reservationId {
-                _ = try ledger.commit(id, outcome: ReservationOutcome(status: report.status, kind: Self.kind(report.outcome), tokens: report.tokens,
-                                                                      latencyMs: report.latencyMs, costUSD: report.costUSD, model: lease.model), at: now)
+                _ = try ledger.commit(id, outcome: outcome, at: now)
+            } else if !lease.scoped {
+                try ledger.record(ReservationRequest(keyId: lease.keyId, account: lease.account, model: lease.model, scoped: false,
+                                                     priority: lease.priority, accountLimits: .unlimited, estimatedTokens: lease.estimatedTokens,
+                                                     at: lease.at), outcome: outcome, at: now)
             }
             if let until = report.accountSpentUntil {
                 try ledger.markAccountSpent(lease.account, until: until, reason: "upstream daily limit (HTTP \(report.status.map(String.init) ?? "?"))", at: now)

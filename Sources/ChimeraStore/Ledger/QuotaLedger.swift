@@ -102,6 +102,32 @@ public final class QuotaLedger: Sendable {
         try write("release") { db in try LedgerSQL(db).release(id, at: at) }
     }
 
+    /// Records a request that needed no reservation — its model draws on no request quota (a
+    /// paid model) — once it was sent, with its outcome. It counts toward no limit; it is kept
+    /// for usage, cost and history. Keeping it off the path before the request is sent is what
+    /// lets paid calls skip a transaction there.
+    /// - Returns: the row id.
+    @discardableResult
+    public func record(_ request: ReservationRequest, outcome: ReservationOutcome, at: EpochMillis) throws(LedgerError) -> Int64 {
+        try write("record") { db in
+            try db.cachedStatement(sql: """
+                INSERT INTO reservation (key_id, account, model, scoped, priority, state, day, reserved_at, tokens, pid,
+                                         settled_at, status, outcome, latency_ms, cost_usd, served_model)
+                VALUES (?, ?, ?, 0, ?, 'committed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [request.keyId, request.account, request.model, request.priority.rawValue,
+                                         UTCDay.index(of: request.at), request.at, max(outcome.tokens ?? request.estimatedTokens, 0),
+                                         request.pid, at, outcome.status, outcome.kind, outcome.latencyMs, outcome.costUSD, outcome.model])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// Settled requests of one key (committed, any model), for tests and reports.
+    public func committedCount(keyId: String) throws(LedgerError) -> Int {
+        try read("committedCount") { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reservation WHERE key_id = ? AND state = 'committed'", arguments: [keyId]) ?? 0
+        }
+    }
+
     // MARK: Upstream truth
 
     /// Upstream said the account's daily quota is spent until `until` (a daily-cap 429's
