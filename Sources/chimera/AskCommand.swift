@@ -139,8 +139,6 @@ struct AskCommand: ParsableCommand {
                         nextToPrint += 1
                     }
                     if nextToPrint == prompts.count {
-                        runner.cancelPending()
-                        scheduler.close()
                         coordinator.shutdown(reason: "all prompts answered")
                     } else {
                         startMore()
@@ -151,6 +149,15 @@ struct AskCommand: ParsableCommand {
 
         var summary: ShutdownSummary?
         coordinator.onStopped = { summary = $0 }
+        // However the run ends (all answered, or SIGINT/SIGTERM), calls waiting out a backoff end
+        // and the key wake-up timer closes, so the loop can finish.
+        var released = false
+        coordinator.observer = { event in
+            guard case .shutdownStarted = event, !released else { return }
+            released = true
+            runner.cancelPending()
+            scheduler.close()
+        }
         do {
             try coordinator.start(handleSignals: true)
         } catch {
@@ -158,7 +165,6 @@ struct AskCommand: ParsableCommand {
             throw ExitCode(ExitCodes.usage)
         }
         if prompts.isEmpty {
-            scheduler.close()
             coordinator.shutdown(reason: "no prompts")
         } else {
             startMore()
