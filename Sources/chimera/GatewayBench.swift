@@ -41,10 +41,10 @@ struct GatewayBench: ParsableCommand {
         LoggingSystem.bootstrap { label in StderrLogHandler(label: label, level: .error) }
         let total = rate * seconds
         let simulator = OpenRouterSimulator(config: .standard)
-        let base = try blocking { _ = try await simulator.start(port: 0); return simulator.baseURL }
-        defer { _ = try? blocking { await simulator.stop(); return 0 } }
+        let base = try runBlocking { _ = try await simulator.start(port: 0); return simulator.baseURL }
+        defer { _ = try? runBlocking { await simulator.stop() } }
         if !json { printLine("… simulator at \(base); direct phase: \(total) requests at \(rate)/s") }
-        let direct = try blocking { try await Self.direct(base: base, rate: rate, count: total, warmup: warmup) }
+        let direct = try runBlocking { try await Self.direct(base: base, rate: rate, count: total, warmup: warmup) }
         if !json { printLine("… through Chimera: \(total) requests at \(rate)/s, \(workers) agent workers") }
         let through = try throughChimera(base: base, count: total)
         let report = Report(rate: rate, direct: direct, chimera: through.latencies, failures: through.failures)
@@ -166,18 +166,6 @@ struct GatewayBench: ParsableCommand {
 
     // MARK: Plumbing
 
-    /// Runs async work from this synchronous command (the root command stays synchronous).
-    func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
-        let box = ResultBox<T>()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
-            done.signal()
-        }
-        done.wait()
-        return try box.result!.get()
-    }
-
     struct Report {
         var rate: Int
         var direct: [Double]
@@ -204,10 +192,4 @@ struct GatewayBench: ParsableCommand {
             ])
         }
     }
-}
-
-/// Carries a result out of a task to a waiting thread.
-final class ResultBox<T>: @unchecked Sendable {
-    // Written once before the semaphore is signalled, read after the wait.
-    var result: Result<T, any Error>?
 }

@@ -161,16 +161,13 @@ struct KeysCheck: ParsableCommand {
 
     /// `GET /key` for every target, at most ``concurrency`` at a time; results in target order.
     static func checkAll(_ targets: [Target], endpoint: ProviderEndpoint, timeouts: CallTimeouts) -> [Result<KeyInfo, ExternalError>] {
-        let box = ResultsBox()
-        let done = DispatchSemaphore(value: 0)
-        Task {
+        // Never throws: every failure is a result.
+        (try? runBlocking {
             let client = OpenRouterClient(endpoint: endpoint, timeouts: timeouts, maxConnectionsPerHost: concurrency)
-            box.results = await checkAll(targets, client: client)
+            let results = await checkAll(targets, client: client)
             await client.shutdown()
-            done.signal()
-        }
-        done.wait()
-        return box.results
+            return results
+        }) ?? []
     }
 
     static func checkAll(_ targets: [Target], client: OpenRouterClient) async -> [Result<KeyInfo, ExternalError>] {
@@ -192,11 +189,6 @@ struct KeysCheck: ParsableCommand {
             }
             return results
         }
-    }
-
-    /// Carries the results out of the task; written before the semaphore is signalled, read after the wait.
-    final class ResultsBox: @unchecked Sendable {
-        var results: [Result<KeyInfo, ExternalError>] = []
     }
 
     /// The error with any copy of the key's text in its message masked (upstream messages are not ours).

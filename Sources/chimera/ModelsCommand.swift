@@ -190,19 +190,15 @@ struct ModelsCommand: ParsableCommand {
         timeouts.idleMs = timeoutMs
         timeouts.totalMs = timeoutMs
         let client = OpenRouterClient(endpoint: endpoint, timeouts: timeouts, maxConnectionsPerHost: 1)
-        let box = FetchBox()
-        let done = DispatchSemaphore(value: 0)
-        Task {
+        let result = try? runBlocking {
             var result = await client.listModels(key: key)
             if key != nil, case .failure(let error) = result, error.kind == .auth || error.kind == .forbidden {
                 result = await client.listModels(key: nil)
             }
             await client.shutdown()
-            box.result = result
-            done.signal()
+            return result
         }
-        done.wait()
-        return box.result ?? .failure(ExternalError(kind: .cancelled, message: "the fetch ended without a result"))
+        return result ?? .failure(ExternalError(kind: .cancelled, message: "the fetch ended without a result"))
     }
 
     private func warn(_ message: String) {
@@ -210,8 +206,3 @@ struct ModelsCommand: ParsableCommand {
     }
 }
 
-/// Carries the fetch's result out of its task.
-private final class FetchBox: @unchecked Sendable {
-    // Written once by the task before it signals the semaphore; read after the wait.
-    var result: Result<[ModelInfo], ExternalError>?
-}

@@ -44,18 +44,10 @@ struct SimOpenRouterCommand: ParsableCommand {
     @Flag(name: .customLong("print-keys"), help: "Also print the simulated accounts' API keys as export lines.")
     var printKeys = false
 
-    /// Synchronous on purpose: the root command stays synchronous, so that `chimera worker` does
-    /// not start Swift's concurrency runtime (its threads and descriptors) in every worker process.
+    /// Synchronous, like every command (see `runBlocking`).
     func run() throws {
-        let outcome = OutcomeBox()
-        let done = DispatchSemaphore(value: 0)
         let command = self
-        Task {
-            do { try await command.serve() } catch { outcome.set(error) }
-            done.signal()
-        }
-        done.wait()
-        if let error = outcome.error { throw error }
+        try runBlocking { try await command.serve() }
     }
 
     private func serve() async throws {
@@ -118,13 +110,6 @@ struct SimOpenRouterCommand: ParsableCommand {
 }
 
 /// Delivers SIGINT/SIGTERM as an async value instead of killing the process.
-/// Carries an error out of the serving task.
-final class OutcomeBox: @unchecked Sendable {
-    // Written once by the task before it signals; read after the wait.
-    private(set) var error: (any Error)?
-    func set(_ error: any Error) { self.error = error }
-}
-
 final class SignalWaiter {
     private let stream: AsyncStream<Int32>
     private let sources: [any DispatchSourceSignal]

@@ -554,29 +554,35 @@ struct SimulatorTests {
             var configuration = HTTPClient.Configuration()
             configuration.timeout = .init(read: .milliseconds(300))
             let impatient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-            let patient = Harness(sim: h.sim, client: impatient)
-            // Streaming: the head and a keep-alive comment arrive, then silence.
-            var request = HTTPClientRequest(url: h.base + "/chat/completions")
-            request.method = .POST
-            request.headers.add(name: "Authorization", value: "Bearer \(keyA1)")
-            request.body = .bytes(ByteBuffer(string: Harness.chatBody("[[sim:hang]] wait", stream: true)))
-            let outcome: Result<String, any Error>
+            // Whatever happens below, the client is shut down: AsyncHTTPClient traps in deinit otherwise.
             do {
-                let response = try await impatient.execute(request, timeout: .seconds(30))
-                #expect(response.status == .ok)
-                #expect(response.headers.first(name: "Content-Type") == "text/event-stream")
-                var received = ""
+                let patient = Harness(sim: h.sim, client: impatient)
+                // Streaming: the head and a keep-alive comment arrive, then silence.
+                var request = HTTPClientRequest(url: h.base + "/chat/completions")
+                request.method = .POST
+                request.headers.add(name: "Authorization", value: "Bearer \(keyA1)")
+                request.body = .bytes(ByteBuffer(string: Harness.chatBody("[[sim:hang]] wait", stream: true)))
+                let outcome: Result<String, any Error>
                 do {
-                    for try await buffer in response.body { received += String(buffer: buffer) }
-                    outcome = .success(received)
-                } catch {
-                    #expect(received == ": OPENROUTER PROCESSING\n\n")
-                    outcome = .failure(error)
+                    let response = try await impatient.execute(request, timeout: .seconds(30))
+                    #expect(response.status == .ok)
+                    #expect(response.headers.first(name: "Content-Type") == "text/event-stream")
+                    var received = ""
+                    do {
+                        for try await buffer in response.body { received += String(buffer: buffer) }
+                        outcome = .success(received)
+                    } catch {
+                        #expect(received == ": OPENROUTER PROCESSING\n\n")
+                        outcome = .failure(error)
+                    }
                 }
+                #expect(throws: (any Error).self) { try outcome.get() }
+                // JSON: the head, then nothing.
+                await #expect(throws: (any Error).self) { _ = try await patient.chat("[[sim:hang]] wait") }
+            } catch {
+                try? await impatient.shutdown()
+                throw error
             }
-            #expect(throws: (any Error).self) { try outcome.get() }
-            // JSON: the head, then nothing.
-            await #expect(throws: (any Error).self) { _ = try await patient.chat("[[sim:hang]] wait") }
             try await impatient.shutdown()
             #expect(try await h.chat("next").status == 200)
         }
