@@ -70,6 +70,7 @@ public struct ChimeraConfig: Sendable, Equatable {
     public var coordinator = CoordinatorSettings()
     public var pools: [PoolConfig]
     public var keys = KeysConfig()
+    public var openrouter = OpenRouterSettings()
 
     public init(coordinator: CoordinatorSettings = CoordinatorSettings(), pools: [PoolConfig]) {
         self.coordinator = coordinator
@@ -97,4 +98,21 @@ public enum BuiltinHandlerNames {
     public static let agent = ["llm.chat"]
     /// Only with `test_handlers: true` (or `chimera worker --test-handlers`): they misbehave on purpose.
     public static let test = ["sleep", "fail", "crash", "hang", "garbage", "fds", "stream"]
+}
+
+/// The `openrouter` section: where external calls go and how they identify themselves.
+public struct OpenRouterSettings: Sendable, Equatable {
+    /// The API root; `--base-url` and `$OPENROUTER_BASE_URL` take precedence.
+    public var baseURL: String?
+    /// Sent as `HTTP-Referer` (OpenRouter's app attribution), when set.
+    public var referer: String?
+    /// Sent as `X-OpenRouter-Title`.
+    public var title = "Chimera"
+    /// Call timeouts in milliseconds: connection, response head, idle between body reads, total.
+    public var connectMs: UInt64 = 10_000
+    public var firstByteMs: UInt64 = 60_000
+    public var idleMs: UInt64 = 60_000
+    public var totalMs: UInt64 = 600_000
+
+    public init() {}
 }

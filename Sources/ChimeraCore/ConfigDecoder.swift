@@ -113,7 +113,7 @@ final class DecodingContext {
 
     func decodeConfig(_ root: JSONValue) -> ChimeraConfig {
         var config = ChimeraConfig.builtinDefault
-        guard var top = object(root, "$", known: ["$schema", "coordinator", "pools", "handlers", "keys"]) else { return config }
+        guard var top = object(root, "$", known: ["$schema", "coordinator", "pools", "handlers", "keys", "openrouter"]) else { return config }
         if let value = top.take("coordinator"), var reader = object(value, top.path("coordinator"), known: [
             "queue_capacity", "task_timeout_ms", "cancel_grace_ms", "heartbeat_interval_ms", "heartbeat_timeout_ms",
             "handshake_timeout_ms", "max_attempts", "drain_grace_ms", "stop_grace_ms", "max_line_bytes", "on_malformed_output",
@@ -151,6 +151,25 @@ final class DecodingContext {
             pools += decodeList(value, top.path("handlers")) { self.decodePool($0, $1, custom: true) }
         }
         if let value = top.take("keys") { config.keys = decodeKeys(value, top.path("keys")) }
+        if let value = top.take("openrouter"), var r = object(value, top.path("openrouter"), known: [
+            "base_url", "referer", "title", "connect_timeout_ms", "first_byte_timeout_ms", "idle_timeout_ms", "total_timeout_ms",
+        ]) {
+            var o = OpenRouterSettings()
+            if let url = r.string("base_url") {
+                let lower = url.lowercased()
+                if lower.hasPrefix("http://") || lower.hasPrefix("https://") { o.baseURL = url } else {
+                    report(r.path("base_url"), "expected a URL starting with http:// or https://, found \"\(url)\"")
+                }
+            }
+            o.referer = r.string("referer")
+            if let title = r.string("title") { o.title = title }
+            r.millis("connect_timeout_ms", minimum: 1, into: &o.connectMs)
+            r.millis("first_byte_timeout_ms", minimum: 1, into: &o.firstByteMs)
+            r.millis("idle_timeout_ms", minimum: 1, into: &o.idleMs)
+            r.millis("total_timeout_ms", minimum: 1, into: &o.totalMs)
+            r.finish()
+            config.openrouter = o
+        }
         top.finish()
         // Without a `pools` key the built-in pool stays, so a config that only adds handlers keeps echo and text.stats.
         config.pools = (sawPools ? [] : ChimeraConfig.builtinDefault.pools) + pools

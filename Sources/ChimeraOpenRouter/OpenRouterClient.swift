@@ -34,6 +34,26 @@ public struct ProviderEndpoint: Sendable, Equatable {
     }
 }
 
+extension ProviderEndpoint {
+    /// The OpenRouter endpoint a command uses: `flag` (`--base-url`), else `$OPENROUTER_BASE_URL`,
+    /// else the config's `openrouter.base_url`, else the public API; attribution headers from config.
+    public static func openRouter(flag: String?, settings: OpenRouterSettings, environment: [String: String]) -> ProviderEndpoint {
+        let fromEnvironment = environment["OPENROUTER_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        return openRouter(baseURL: flag ?? fromEnvironment ?? settings.baseURL, referer: settings.referer, title: settings.title)
+    }
+}
+
+extension CallTimeouts {
+    /// The config's `openrouter` timeouts.
+    public init(_ settings: OpenRouterSettings) {
+        self.init()
+        connectMs = Int64(settings.connectMs)
+        firstByteMs = Int64(settings.firstByteMs)
+        idleMs = Int64(settings.idleMs)
+        totalMs = Int64(settings.totalMs)
+    }
+}
+
 /// One header, kept as a pair so order and repeats survive.
 public struct HTTPHeaderPair: Sendable, Equatable {
     public var name: String

@@ -49,7 +49,7 @@ struct AskCommand: ParsableCommand {
     @Flag(help: "Fail at once with quota_exhausted instead of waiting for a key.")
     var noWait = false
 
-    @Option(help: "API base URL (default: $OPENROUTER_BASE_URL, else https://openrouter.ai/api/v1).")
+    @Option(help: "API base URL (default: $OPENROUTER_BASE_URL, else the config's openrouter.base_url, else https://openrouter.ai/api/v1).")
     var baseURL: String?
 
     @Option(help: "Priority: low, normal, high or critical.")
@@ -106,9 +106,10 @@ struct AskCommand: ParsableCommand {
             printError("no API keys: set OPENROUTER_API_KEY (or _2, _3 …), or add one with `chimera keys add`")
             throw ExitCode(ExitCodes.usage)
         }
-        let endpoint = ProviderEndpoint.openRouter(baseURL: baseURL, title: "Chimera", environment: environment)
+        let endpoint = ProviderEndpoint.openRouter(flag: baseURL, settings: config.openrouter, environment: environment)
         let coordinator = Coordinator(loop: loop, config: config, workerExecutable: FileIO.executablePath(), logger: logger)
-        let runner = ExternalCallRunner(coordinator: coordinator, broker: keys.broker, loop: loop, endpoint: endpoint, logger: logger)
+        let runner = ExternalCallRunner(coordinator: coordinator, broker: keys.broker, loop: loop, endpoint: endpoint,
+                                        timeouts: CallTimeouts(config.openrouter), logger: logger)
         let chain = models.isEmpty ? [Self.defaultModel] : models
         let level = TaskPriority(name: priority)!
         var failures = 0

@@ -66,7 +66,7 @@ struct KeysCheck: ParsableCommand {
     func run() throws {
         let session = try KeysSession(common)
         let context = session.context
-        let endpoint = try resolveEndpoint()
+        let endpoint = try resolveEndpoint(session.config.openrouter)
         let entries = try key.map { [try session.key($0)] } ?? context.broker.pool.entries
         guard !entries.isEmpty else {
             printError("no API keys to check: set OPENROUTER_API_KEY (or _2, _3 …), or add one with `chimera keys add`")
@@ -136,10 +136,9 @@ struct KeysCheck: ParsableCommand {
 
     // MARK: Calls
 
-    /// `--base-url`, else `$OPENROUTER_BASE_URL`, else OpenRouter.
-    func resolveEndpoint() throws -> ProviderEndpoint {
-        let environment = ProcessEnvironment.current
-        let endpoint = ProviderEndpoint.openRouter(baseURL: baseURL, title: "Chimera", environment: baseURL == nil ? environment : [:])
+    /// `--base-url`, else `$OPENROUTER_BASE_URL`, else the config's `openrouter.base_url`, else OpenRouter.
+    func resolveEndpoint(_ settings: OpenRouterSettings) throws -> ProviderEndpoint {
+        let endpoint = ProviderEndpoint.openRouter(flag: baseURL, settings: settings, environment: ProcessEnvironment.current)
         let url = endpoint.baseURL.lowercased()
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
             printError("the base URL must start with http:// or https://, got \"\(endpoint.baseURL)\"")

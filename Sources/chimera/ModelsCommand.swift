@@ -61,8 +61,7 @@ struct ModelsCommand: ParsableCommand {
         let logger = try common.bootstrapLogging()
         let config = try common.loadConfig().config
         let environment = ProcessEnvironment.current
-        let url = baseURL ?? environment["OPENROUTER_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? ProviderEndpoint.openRouterURL
-        let endpoint = ProviderEndpoint.openRouter(baseURL: url, title: "Chimera")
+        let endpoint = ProviderEndpoint.openRouter(flag: baseURL, settings: config.openrouter, environment: environment)
         let home = ConfigLoader.homeDirectory(environment: environment)
         let clock = SystemWallClock()
 

@@ -457,3 +457,33 @@ private func position(of needle: String, in text: String) -> (line: Int?, column
         #expect(!String(describing: entry).contains(text))
     }
 }
+
+@Suite struct OpenRouterSettingsConfigTests {
+    @Test func openrouterSection_decodes_andDefaults() throws {
+        let config = try ConfigDecoder.decode(Array("""
+        {"openrouter": {"base_url": "http://127.0.0.1:8089/api/v1", "referer": "https://example.org/app", "title": "My App",
+                        "connect_timeout_ms": 500, "first_byte_timeout_ms": 1000, "idle_timeout_ms": 2000, "total_timeout_ms": 3000}}
+        """.utf8), file: "c.json")
+        #expect(config.openrouter.baseURL == "http://127.0.0.1:8089/api/v1")
+        #expect(config.openrouter.referer == "https://example.org/app")
+        #expect(config.openrouter.title == "My App")
+        #expect([config.openrouter.connectMs, config.openrouter.firstByteMs, config.openrouter.idleMs, config.openrouter.totalMs] == [500, 1000, 2000, 3000])
+        let defaults = try ConfigDecoder.decode(Array("{}".utf8), file: "c.json").openrouter
+        #expect(defaults == OpenRouterSettings())
+        #expect(defaults.title == "Chimera" && defaults.baseURL == nil)
+    }
+
+    @Test func openrouterSection_badValues_areLocated() {
+        do {
+            _ = try ConfigDecoder.decode(Array("""
+            {"openrouter": {"base_url": "ftp://x", "titl": "x", "total_timeout_ms": 0}}
+            """.utf8), file: "c.json")
+            Issue.record("accepted a bad openrouter section")
+        } catch {
+            let text = error.description
+            #expect(text.contains("$.openrouter.base_url") && text.contains("http:// or https://"))
+            #expect(text.contains("did you mean \"title\""))
+            #expect(text.contains("$.openrouter.total_timeout_ms"))
+        }
+    }
+}
