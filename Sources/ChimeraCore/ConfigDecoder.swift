@@ -45,19 +45,27 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
 public enum ConfigDecoder {
     /// Decodes `bytes`, the content of `file` (the name is only used in messages).
     public static func decode(_ bytes: [UInt8], file: String) throws(ConfigError) -> ChimeraConfig {
-        let source = SourceLocator(bytes)
-        let root: JSONValue
-        let offsets: [String: Int]
-        do {
-            (root, offsets) = try JSONParser.parse(bytes, recordPaths: true)
-        } catch {
-            let (line, column) = source.lineColumn(of: error.offset)
-            throw ConfigError(file: file, issues: [ConfigIssue(path: "$", line: line, column: column, message: "not valid JSON: \(error.reason)")])
-        }
+        let (root, offsets, source) = try parseDocument(bytes, file: file)
         let context = DecodingContext(offsets: offsets, source: source)
         let config = context.decodeConfig(root)
         if !context.issues.isEmpty { throw ConfigError(file: file, issues: context.issues) }
         return config
+    }
+}
+
+extension ConfigDecoder {
+    /// Parses a JSON config file, recording each value's offset by JSON path so that later
+    /// problems can be reported with line and column; a syntax error is a located `ConfigError`.
+    /// For other config formats (the simulator's) that report problems the same way.
+    public static func parseDocument(_ bytes: [UInt8], file: String) throws(ConfigError) -> (root: JSONValue, offsets: [String: Int], source: SourceLocator) {
+        let source = SourceLocator(bytes)
+        do {
+            let (root, offsets) = try JSONParser.parse(bytes, recordPaths: true)
+            return (root, offsets, source)
+        } catch {
+            let (line, column) = source.lineColumn(of: error.offset)
+            throw ConfigError(file: file, issues: [ConfigIssue(path: "$", line: line, column: column, message: "not valid JSON: \(error.reason)")])
+        }
     }
 }
 

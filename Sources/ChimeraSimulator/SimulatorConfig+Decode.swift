@@ -15,15 +15,7 @@ extension SimulatorConfig {
     /// Every field is optional; a missing `accounts` or `models` list is the ``standard`` one.
     /// Unknown fields are errors.
     public static func decode(_ bytes: [UInt8], file: String) throws(ConfigError) -> SimulatorConfig {
-        let source = SourceLocator(bytes)
-        let root: JSONValue
-        let offsets: [String: Int]
-        do {
-            (root, offsets) = try JSONParser.parse(bytes, recordPaths: true)
-        } catch {
-            let (line, column) = source.lineColumn(of: error.offset)
-            throw ConfigError(file: file, issues: [ConfigIssue(path: "$", line: line, column: column, message: "not valid JSON: \(error.reason)")])
-        }
+        let (root, offsets, source) = try ConfigDecoder.parseDocument(bytes, file: file)
         var reader = SimConfigReader(offsets: offsets, source: source)
         let config = reader.decode(root)
         if !reader.issues.isEmpty { throw ConfigError(file: file, issues: reader.issues) }

@@ -133,32 +133,18 @@ public final class ModelCatalogCache: Sendable {
         return migrator
     }
 
-    /// Opens the file in WAL mode and migrates it, retrying while another process does the same
-    /// (see `QuotaLedger.openQueue`: switching a new file to WAL can fail with SQLITE_BUSY at
-    /// once, without the busy handler waiting).
+    /// Opens the file in WAL mode and migrates it (see `SQLiteFile.openQueue`).
     private static func openQueue(path: String) throws -> DatabaseQueue {
         var config = Configuration()
         config.busyMode = .timeout(QuotaLedger.busyTimeoutSeconds)
         config.label = "ChimeraStore.ModelCatalogCache"
-        config.journalMode = .wal
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(QuotaLedger.busyTimeoutSeconds))
-        var delayMicros: UInt32 = 1_000
-        while true {
-            do {
-                let queue = try DatabaseQueue(path: path, configuration: config)
-                try migrate(queue)
-                return queue
-            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && clock.now < deadline {
-                usleep(delayMicros + UInt32.random(in: 0..<delayMicros))
-                delayMicros = min(delayMicros * 2, 50_000)
-            } catch {
-                throw ModelCatalogCacheError(error, path: path, operation: "open")
-            }
+        do {
+            return try SQLiteFile.openQueue(path: path, configuration: config, migrate: migrate)
+        } catch {
+            throw ModelCatalogCacheError(error, path: path, operation: "open")
         }
     }
 
-    /// Runs the migrations; losing a race to migrate a new file is success once the schema is complete.
     private static func migrate(_ queue: DatabaseQueue) throws {
         let migrator = Self.migrator
         do {

@@ -299,33 +299,15 @@ public final class QuotaLedger: Sendable {
         return config
     }
 
-    /// Opens the file in WAL mode and migrates it, retrying while another connection is doing
-    /// the same. Setting WAL mode on a new file, and WAL recovery, can fail with SQLITE_BUSY at
-    /// once, without waiting in the busy handler (SQLite refuses to wait where waiting could
-    /// deadlock), so processes starting together need this loop, bounded by the busy timeout.
+    /// Opens the file in WAL mode and migrates it (see `SQLiteFile.openQueue`).
     static func openQueue(path: String) throws(LedgerError) -> DatabaseQueue {
-        var config = configuration()
-        config.journalMode = .wal  // readers never block the writer; GRDB also sets synchronous=NORMAL
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(busyTimeoutSeconds))
-        var delayMicros: UInt32 = 1_000
-        while true {
-            do {
-                let queue = try DatabaseQueue(path: path, configuration: config)
-                try migrate(queue)
-                return queue
-            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && clock.now < deadline {
-                usleep(delayMicros + UInt32.random(in: 0..<delayMicros))  // jitter: openers must not retry in step
-                delayMicros = min(delayMicros * 2, 50_000)
-            } catch {
-                throw LedgerError(error, path: path, operation: "open")
-            }
+        do {
+            return try SQLiteFile.openQueue(path: path, configuration: configuration(), migrate: migrate)
+        } catch {
+            throw LedgerError(error, path: path, operation: "open")
         }
     }
 
-    /// Runs the migrations. GRDB's migrator reads the applied list before it takes the write
-    /// lock, so when two processes migrate a new file at once the loser fails with "table
-    /// already exists" although the schema is then complete: that is success.
     static func migrate(_ queue: DatabaseQueue) throws {
         let migrator = LedgerSchema.migrator
         do {
