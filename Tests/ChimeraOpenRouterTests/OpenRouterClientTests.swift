@@ -302,12 +302,15 @@ struct OpenRouterClientTests {
             let failure = try #require(report.failure)
             #expect(failure.kind == .timeout, "\(failure)")
             #expect(report.status == nil)
-            #expect(took >= .milliseconds(190) && took < .milliseconds(1_200), "\(took)")
+            // The upper bound only has to be under the 2 s answer; CI machines are slow and busy.
+            #expect(took >= .milliseconds(190) && took < .milliseconds(1_900), "\(took)")
         }
     }
 
     @Test func idleTimeout_onAStreamThatStalls() async throws {
-        try await withClient(timeouts: timeouts(idleMs: 200)) { _, client in
+        // 1 s, not less: the idle (read) timeout also covers the head, which a loaded CI machine
+        // has been seen to take 300 ms to deliver.
+        try await withClient(timeouts: timeouts(idleMs: 1_000)) { _, client in
             let start = ContinuousClock.now
             let report = await client.chat(request("[[sim:hang]] wait", stream: true), key: keyA)
             let took = elapsed(since: start)
@@ -315,7 +318,7 @@ struct OpenRouterClientTests {
             #expect(failure.kind == .timeout, "\(failure)")
             #expect(report.status == 200, "the head arrived before the stall")
             #expect(!failure.afterTokens)
-            #expect(took < .milliseconds(1_500), "\(took)")
+            #expect(took < .milliseconds(5_000), "\(took)")
         }
     }
 
@@ -332,7 +335,7 @@ struct OpenRouterClientTests {
             #expect(failure.kind == .timeout, "\(failure)")
             #expect(failure.afterTokens)
             #expect(!deltas.all.isEmpty)
-            #expect(took >= .milliseconds(590) && took < .milliseconds(1_500), "\(took)")
+            #expect(took >= .milliseconds(590) && took < .milliseconds(3_000), "\(took)")
         }
     }
 
@@ -344,7 +347,7 @@ struct OpenRouterClientTests {
                 let took = elapsed(since: start)
                 let failure = try #require(report.failure, "\(report.result)")
                 #expect(failure.kind == .timeout, "stream \(stream): \(failure)")
-                #expect(took < .milliseconds(1_500), "stream \(stream): \(took)")
+                #expect(took < .milliseconds(5_000), "stream \(stream): \(took)")
             }
         }
     }
@@ -368,7 +371,7 @@ struct OpenRouterClientTests {
             let failure = try #require(report.failure)
             #expect(failure.kind == .cancelled, "\(failure)")
             #expect(!failure.afterTokens)
-            #expect(took < .milliseconds(500), "\(took)")
+            #expect(took < .milliseconds(2_000), "\(took)")
             // The client is still usable afterwards.
             #expect(await client.chat(request("after"), key: keyA).success != nil)
         }
@@ -389,7 +392,7 @@ struct OpenRouterClientTests {
             #expect(failure.kind == .cancelled, "\(failure)")
             #expect(failure.afterTokens)
             #expect(report.status == 200)
-            #expect(took < .milliseconds(500), "\(took)")
+            #expect(took < .milliseconds(2_000), "\(took)")
             #expect(elapsed(since: started) < .milliseconds(2_000))
             #expect(deltas.all.count < 10)
         }
