@@ -71,6 +71,9 @@ public struct ChimeraConfig: Sendable, Equatable {
     public var pools: [PoolConfig]
     public var keys = KeysConfig()
     public var openrouter = OpenRouterSettings()
+    /// Other OpenAI-compatible providers (a local llama.cpp or Ollama server, OpenAI…), each with
+    /// its own key pool. A model id `NAME/model` goes to the provider called NAME.
+    public var providers: [ProviderSettings] = []
 
     public init(coordinator: CoordinatorSettings = CoordinatorSettings(), pools: [PoolConfig]) {
         self.coordinator = coordinator
@@ -100,6 +103,17 @@ public enum BuiltinHandlerNames {
     public static let test = ["sleep", "fail", "crash", "hang", "garbage", "fds", "stream"]
 }
 
+/// Call timeouts in milliseconds, as configured: connection, response head, idle between body
+/// reads, total.
+public struct TimeoutSettings: Sendable, Equatable {
+    public var connectMs: UInt64 = 10_000
+    public var firstByteMs: UInt64 = 60_000
+    public var idleMs: UInt64 = 60_000
+    public var totalMs: UInt64 = 600_000
+
+    public init() {}
+}
+
 /// The `openrouter` section: where external calls go and how they identify themselves.
 public struct OpenRouterSettings: Sendable, Equatable {
     /// The API root; `--base-url` and `$OPENROUTER_BASE_URL` take precedence.
@@ -108,11 +122,37 @@ public struct OpenRouterSettings: Sendable, Equatable {
     public var referer: String?
     /// Sent as `X-OpenRouter-Title`.
     public var title = "Chimera"
-    /// Call timeouts in milliseconds: connection, response head, idle between body reads, total.
-    public var connectMs: UInt64 = 10_000
-    public var firstByteMs: UInt64 = 60_000
-    public var idleMs: UInt64 = 60_000
-    public var totalMs: UInt64 = 600_000
+    public var timeouts = TimeoutSettings()
 
     public init() {}
+}
+
+/// One entry of `providers`: another OpenAI-compatible API (`POST {base_url}/chat/completions`).
+public struct ProviderSettings: Sendable, Equatable {
+    /// What model ids are prefixed with to reach this provider (`local/llama3.2:3b`).
+    public var name: String
+    /// The API root, e.g. `http://127.0.0.1:11434/v1`.
+    public var baseURL: String
+    /// Extra headers sent with every request, in order.
+    public var headers: [(name: String, value: String)] = []
+    /// The provider's own key pool (the `keys` section's format; environment variables are named
+    /// per key in `entries`). `nil`: the provider takes requests without an API key.
+    public var keys: KeysConfig?
+    public var timeouts = TimeoutSettings()
+
+    public init(name: String, baseURL: String) {
+        self.name = name
+        self.baseURL = baseURL
+    }
+
+    /// Lowercase letters, digits, `-` and `_`, and not `openrouter` (the built-in provider).
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name != "openrouter"
+            && name.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x5F }
+    }
+
+    public static func == (l: Self, r: Self) -> Bool {
+        l.name == r.name && l.baseURL == r.baseURL && l.headers.map { [$0.name, $0.value] } == r.headers.map { [$0.name, $0.value] }
+            && l.keys == r.keys && l.timeouts == r.timeouts
+    }
 }

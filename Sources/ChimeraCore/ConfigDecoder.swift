@@ -121,7 +121,7 @@ final class DecodingContext {
 
     func decodeConfig(_ root: JSONValue) -> ChimeraConfig {
         var config = ChimeraConfig.builtinDefault
-        guard var top = object(root, "$", known: ["$schema", "coordinator", "pools", "handlers", "keys", "openrouter"]) else { return config }
+        guard var top = object(root, "$", known: ["$schema", "coordinator", "pools", "handlers", "keys", "openrouter", "providers"]) else { return config }
         if let value = top.take("coordinator"), var reader = object(value, top.path("coordinator"), known: [
             "queue_capacity", "task_timeout_ms", "cancel_grace_ms", "heartbeat_interval_ms", "heartbeat_timeout_ms",
             "handshake_timeout_ms", "max_attempts", "drain_grace_ms", "stop_grace_ms", "max_line_bytes", "on_malformed_output",
@@ -163,26 +163,79 @@ final class DecodingContext {
             "base_url", "referer", "title", "connect_timeout_ms", "first_byte_timeout_ms", "idle_timeout_ms", "total_timeout_ms",
         ]) {
             var o = OpenRouterSettings()
-            if let url = r.string("base_url") {
-                let lower = url.lowercased()
-                if lower.hasPrefix("http://") || lower.hasPrefix("https://") { o.baseURL = url } else {
-                    report(r.path("base_url"), "expected a URL starting with http:// or https://, found \"\(url)\"")
-                }
-            }
+            o.baseURL = r.url("base_url")
             o.referer = r.string("referer")
             if let title = r.string("title") { o.title = title }
-            r.millis("connect_timeout_ms", minimum: 1, into: &o.connectMs)
-            r.millis("first_byte_timeout_ms", minimum: 1, into: &o.firstByteMs)
-            r.millis("idle_timeout_ms", minimum: 1, into: &o.idleMs)
-            r.millis("total_timeout_ms", minimum: 1, into: &o.totalMs)
+            r.timeouts(into: &o.timeouts)
             r.finish()
             config.openrouter = o
+        }
+        if let value = top.take("providers") {
+            if case .array(let items) = value {
+                for (i, item) in items.enumerated() {
+                    guard let provider = decodeProvider(item, "\(top.path("providers"))[\(i)]") else { continue }
+                    if config.providers.contains(where: { $0.name == provider.name }) {
+                        report("\(top.path("providers"))[\(i)].name", "provider \"\(provider.name)\" is declared twice; names must be unique")
+                    } else {
+                        config.providers.append(provider)
+                    }
+                }
+            } else { report(top.path("providers"), "expected an array of providers, found \(value.typeName)") }
         }
         top.finish()
         // Without a `pools` key the built-in pool stays, so a config that only adds handlers keeps echo and text.stats.
         config.pools = (sawPools ? [] : ChimeraConfig.builtinDefault.pools) + pools
         checkUnique(config.pools)
         return config
+    }
+
+    /// One `providers[]` entry: another OpenAI-compatible API with its own key pool.
+    func decodeProvider(_ value: JSONValue, _ path: String) -> ProviderSettings? {
+        guard var r = object(value, path, known: [
+            "name", "base_url", "headers", "keys", "connect_timeout_ms", "first_byte_timeout_ms", "idle_timeout_ms", "total_timeout_ms",
+        ]) else { return nil }
+        let name = r.string("name", required: "the prefix of this provider's model ids, e.g. \"local\" for \"local/llama3.2\"")
+        if let name, !ProviderSettings.isValidName(name) {
+            report(r.path("name"), name == "openrouter"
+                ? "\"openrouter\" is the built-in provider; configure it in the openrouter section"
+                : "expected lowercase letters, digits, '-' or '_' (it prefixes model ids: NAME/model), found \"\(name)\"")
+        }
+        let url = r.url("base_url", required: true)
+        var headers: [(name: String, value: String)] = []
+        if let value = r.take("headers") {
+            if case .object(let members) = value {
+                for member in members {
+                    if case .string(let text) = member.value, !member.key.isEmpty {
+                        if member.key.lowercased() == "authorization" {
+                            report(JSONPath.appending(key: member.key, to: r.path("headers")), "the Authorization header comes from the provider's keys; declare the key in \"keys\" instead")
+                        } else {
+                            headers.append((member.key, text))
+                        }
+                    } else {
+                        report(JSONPath.appending(key: member.key, to: r.path("headers")), "expected a header value (a string), found \(member.value.typeName)")
+                    }
+                }
+            } else { report(r.path("headers"), "expected an object of header names and values, found \(value.typeName)") }
+        }
+        var keys: KeysConfig?
+        if let value = r.take("keys") {
+            var decoded = decodeKeys(value, r.path("keys"), provider: name ?? "provider")
+            // Accounts live in the ledger beside OpenRouter's: the provider's name keeps them apart.
+            if let name {
+                for i in decoded.accounts.indices { decoded.accounts[i].name = name + "/" + decoded.accounts[i].name }
+                for i in decoded.entries.indices { decoded.entries[i].account = decoded.entries[i].account.map { name + "/" + $0 } }
+            }
+            keys = decoded
+        }
+        var timeouts = TimeoutSettings()
+        r.timeouts(into: &timeouts)
+        r.finish()
+        guard let name, let url, ProviderSettings.isValidName(name) else { return nil }
+        var provider = ProviderSettings(name: name, baseURL: url)
+        provider.headers = headers
+        provider.keys = keys
+        provider.timeouts = timeouts
+        return provider
     }
 
     func decodeList(_ value: JSONValue, _ path: String, _ element: (JSONValue, String) -> PoolConfig?) -> [PoolConfig] {
@@ -315,6 +368,25 @@ struct ObjectReader {
             return
         }
         target = Int(d)
+    }
+
+    /// An `http://` or `https://` URL.
+    mutating func url(_ key: String, required: Bool = false) -> String? {
+        guard let url = string(key, required: required ? "the API root, e.g. http://127.0.0.1:11434/v1" : nil) else { return nil }
+        let lower = url.lowercased()
+        guard lower.hasPrefix("http://") || lower.hasPrefix("https://") else {
+            context.report(path(key), "expected a URL starting with http:// or https://, found \"\(url)\"")
+            return nil
+        }
+        return url
+    }
+
+    /// The four call timeouts, `*_timeout_ms`, each at least 1 ms.
+    mutating func timeouts(into t: inout TimeoutSettings) {
+        millis("connect_timeout_ms", minimum: 1, into: &t.connectMs)
+        millis("first_byte_timeout_ms", minimum: 1, into: &t.firstByteMs)
+        millis("idle_timeout_ms", minimum: 1, into: &t.idleMs)
+        millis("total_timeout_ms", minimum: 1, into: &t.totalMs)
     }
 
     mutating func millis(_ key: String, minimum: Int = 0, into target: inout UInt64) {

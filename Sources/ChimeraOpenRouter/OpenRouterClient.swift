@@ -44,8 +44,8 @@ extension ProviderEndpoint {
 }
 
 extension CallTimeouts {
-    /// The config's `openrouter` timeouts.
-    public init(_ settings: OpenRouterSettings) {
+    /// Timeouts as configured (the `openrouter` section or a provider's).
+    public init(_ settings: TimeoutSettings) {
         self.init()
         connectMs = Int64(settings.connectMs)
         firstByteMs = Int64(settings.firstByteMs)
@@ -123,12 +123,12 @@ public final class OpenRouterClient: Sendable {
 
     /// One chat completion. With `request.stream`, `onDelta` receives each content fragment as it
     /// arrives; the result is success only if the stream ended with `[DONE]`.
-    public func chat(_ request: ChatRequest, key: APIKeySecret, onDelta: @escaping @Sendable (String) -> Void = { _ in }) async -> ChatCallReport {
+    public func chat(_ request: ChatRequest, key: APIKeySecret?, onDelta: @escaping @Sendable (String) -> Void = { _ in }) async -> ChatCallReport {
         await chat(body: request.body(), stream: request.stream, key: key, onDelta: onDelta)
     }
 
     /// The same with a ready JSON body (what an agent worker receives from the coordinator).
-    public func chat(body: [UInt8], stream: Bool, key: APIKeySecret, onDelta: @escaping @Sendable (String) -> Void = { _ in }) async -> ChatCallReport {
+    public func chat(body: [UInt8], stream: Bool, key: APIKeySecret?, onDelta: @escaping @Sendable (String) -> Void = { _ in }) async -> ChatCallReport {
         let totalMs = timeouts.totalMs
         return await withinTotal({ await self.chatCall(body: body, stream: stream, key: key, onDelta: onDelta) }) { report in
             guard case .failure(var error) = report.result, error.kind == .cancelled else { return report }
@@ -140,7 +140,7 @@ public final class OpenRouterClient: Sendable {
         }
     }
 
-    private func chatCall(body: [UInt8], stream: Bool, key: APIKeySecret, onDelta: @escaping @Sendable (String) -> Void) async -> ChatCallReport {
+    private func chatCall(body: [UInt8], stream: Bool, key: APIKeySecret?, onDelta: @escaping @Sendable (String) -> Void) async -> ChatCallReport {
         let started = NIODeadline.now()
         var http = HTTPClientRequest(url: endpoint.baseURL + "/chat/completions")
         http.method = .POST

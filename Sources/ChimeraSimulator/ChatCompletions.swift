@@ -258,6 +258,11 @@ struct GeneratedReply: Sendable {
     var latencyMs: Int
 
     func usage(completionTokens: Int) -> JSONValue {
-        serving.usage(promptTokens: promptTokens, completionTokens: completionTokens).json
+        var json = serving.usage(promptTokens: promptTokens, completionTokens: completionTokens).json
+        // `no-cost`: usage as a server without usage accounting reports it, tokens only.
+        if directives.noCost, case .object(let members) = json {
+            json = .object(members.filter { $0.key != "cost" && $0.key != "cost_details" })
+        }
+        return json
     }
 }

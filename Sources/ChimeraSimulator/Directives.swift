@@ -15,6 +15,7 @@
 /// | `drop-before` | the connection closes before any response byte |
 /// | `latency=MS` | this request's latency instead of the configured one |
 /// | `hang` | headers (and keep-alive comments) are sent, then nothing until the client gives up |
+/// | `no-cost` | usage without `cost` and `cost_details` (as from a server without usage accounting); the call is billed as usual |
 struct Directives: Equatable {
     var status: Int?
     var retryAfter = 1
@@ -27,6 +28,7 @@ struct Directives: Equatable {
     var dropBefore = false
     var latencyMs: Int?
     var hang = false
+    var noCost = false
 
     /// Any directive that injects a failure (as opposed to timing).
     var hasInBandFault: Bool { midstreamError || errorFirst || errorBody200 || choiceError || emptyChoices || drop || dropBefore || hang }
@@ -79,8 +81,9 @@ struct Directives: Equatable {
         case "drop": try flag(); drop = true
         case "drop-before": try flag(); dropBefore = true
         case "hang": try flag(); hang = true
+        case "no-cost": try flag(); noCost = true
         default:
-            throw Invalid(directive: item, reason: "unknown directive; known: status=N, retry-after=S, midstream-error, error-first, 200-error, choice-error, empty-choices, drop, drop-before, latency=MS, hang")
+            throw Invalid(directive: item, reason: "unknown directive; known: status=N, retry-after=S, midstream-error, error-first, 200-error, choice-error, empty-choices, drop, drop-before, latency=MS, hang, no-cost")
         }
     }
 }

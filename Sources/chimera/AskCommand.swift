@@ -28,7 +28,7 @@ struct AskCommand: ParsableCommand {
     @Argument(help: "The prompt (default: read stdin).")
     var prompt: String?
 
-    @Option(name: .customLong("model"), help: "Model id; repeat for a fallback chain (default: meta-llama/llama-3.3-70b-instruct:free).")
+    @Option(name: .customLong("model"), help: "Model id; repeat for a fallback chain. NAME/model goes to the configured provider NAME. (default: the fastest free models of the catalog that fit the prompt, else meta-llama/llama-3.3-70b-instruct:free)")
     var models: [String] = []
 
     @Option(help: "A system message.")
@@ -74,7 +74,10 @@ struct AskCommand: ParsableCommand {
     func run() throws {
         let logger = try common.bootstrapLogging()
         var config = try common.loadConfig().config
-        if noWait { config.keys.onExhausted = .fail }
+        if noWait {
+            config.keys.onExhausted = .fail
+            for i in config.providers.indices { config.providers[i].keys?.onExhausted = .fail }
+        }
         // Only agent workers are needed; other pools would be started for nothing.
         config.pools.removeAll { !$0.handlers.contains(ExternalChatHandler.handlerName) }
         if config.pools.isEmpty {
@@ -88,29 +91,18 @@ struct AskCommand: ParsableCommand {
         let environment = ProcessEnvironment.current
         let loop = try EventLoop()
         let clock = SystemWallClock()
-        let scheduler = LoopWakeScheduler(loop: loop, clock: clock)
-        let keys: KeyContext
+        let external: ExternalSetup
         do {
-            keys = try KeyContext(config: config.keys, home: ConfigLoader.homeDirectory(), environment: environment, clock: clock,
-                                  scheduler: scheduler, logger: logger)
+            external = try ExternalSetup.open(config: config, baseURL: baseURL, chain: models, loop: loop, clock: clock,
+                                              environment: environment, logger: logger)
         } catch {
-            scheduler.close()
             try? loop.close()
-            printError("\(error)")
-            throw ExitCode(ExitCodes.usage)
+            throw error
         }
-        scheduler.onWake = { keys.broker.wake() }
-        if keys.broker.pool.entries.isEmpty {
-            scheduler.close()
-            try? loop.close()
-            printError("no API keys: set OPENROUTER_API_KEY (or _2, _3 …), or add one with `chimera keys add`")
-            throw ExitCode(ExitCodes.usage)
-        }
-        let endpoint = ProviderEndpoint.openRouter(flag: baseURL, settings: config.openrouter, environment: environment)
         let coordinator = Coordinator(loop: loop, config: config, workerExecutable: FileIO.executablePath(), logger: logger)
-        let runner = ExternalCallRunner(coordinator: coordinator, broker: keys.broker, loop: loop, endpoint: endpoint,
-                                        timeouts: CallTimeouts(config.openrouter), logger: logger)
-        let chain = models.isEmpty ? [Self.defaultModel] : models
+        let runner = ExternalCallRunner(coordinator: coordinator, routes: external.routes, loop: loop, clock: clock, logger: logger)
+        // No model named: free models from the catalog (the runner picks), else the default one.
+        let chain = !models.isEmpty ? models : external.routes.openRouter.catalog.isEmpty ? [Self.defaultModel] : []
         let level = TaskPriority(name: priority)!
         var failures = 0
         var results: [Int: String] = [:]
@@ -157,7 +149,7 @@ struct AskCommand: ParsableCommand {
             guard case .shutdownStarted = event, !released else { return }
             released = true
             runner.cancelPending()
-            scheduler.close()
+            external.close()
         }
         do {
             try coordinator.start(handleSignals: true)
@@ -190,12 +182,13 @@ struct AskCommand: ParsableCommand {
         switch r.result {
         case .success(let c):
             members += [JSONMember("ok", .bool(true)), JSONMember("output", .string(c.content)),
-                        JSONMember("model", (c.model ?? r.model).map { .string($0) } ?? .null)]
+                        JSONMember("model", (r.model ?? c.model).map { .string($0) } ?? .null)]
             if let u = c.usage {
                 members.append(JSONMember("usage", .object([
                     JSONMember("prompt_tokens", .number(Double(u.promptTokens))),
                     JSONMember("completion_tokens", .number(Double(u.completionTokens))),
                     JSONMember("cost", u.cost.map { .number($0) } ?? .null),
+                    JSONMember("cost_is_estimate", .bool(u.costIsEstimate)),
                 ])))
             }
         case .failure(let e):

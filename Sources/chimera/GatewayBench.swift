@@ -113,8 +113,9 @@ struct GatewayBench: ParsableCommand {
         let ledger = try QuotaLedger(path: dir + "/ledger.sqlite")
         let broker = try KeyBroker(keys: keys, config: config.keys, ledger: ledger, clock: clock)
         let coordinator = Coordinator(loop: loop, config: config, workerExecutable: FileIO.executablePath(), logger: Logger(label: "bench"))
-        let runner = ExternalCallRunner(coordinator: coordinator, broker: broker, loop: loop,
-                                        endpoint: ProviderEndpoint(name: "sim", baseURL: base))
+        let route = ProviderRoute(name: ProviderRoutes.openRouterName, endpoint: ProviderEndpoint(name: "sim", baseURL: base),
+                                  timeouts: CallTimeouts(), broker: broker)
+        let runner = ExternalCallRunner(coordinator: coordinator, routes: ProviderRoutes(openRouter: route), loop: loop, clock: clock)
         var call = ExternalCall(messages: [ChatMessage(role: "user", content: "bench")], models: [Self.model])
         call.maxTokens = 8
         var latencies: [Double] = []

@@ -52,62 +52,24 @@ struct ModelsCommand: ParsableCommand {
         }
     }
 
-    /// Where the list came from.
-    enum Source: String {
-        case cache, network
-    }
-
     func run() throws {
         let logger = try common.bootstrapLogging()
         let config = try common.loadConfig().config
         let environment = ProcessEnvironment.current
         let endpoint = ProviderEndpoint.openRouter(flag: baseURL, settings: config.openrouter, environment: environment)
         let home = ConfigLoader.homeDirectory(environment: environment)
-        let clock = SystemWallClock()
-
-        let cache: ModelCatalogCache?
-        do {
-            cache = try ModelCatalogCache(path: home + "/" + ModelCatalogCache.fileName)
-        } catch {
-            warn("\(error); continuing without the cache")
-            cache = nil
-        }
-        var cached: (models: [ModelInfo], fetchedAt: EpochMillis)?
-        do {
-            cached = try cache?.load(baseURL: endpoint.baseURL)
-        } catch {
-            warn("\(error); fetching the list instead")
-        }
-
-        let now = clock.now()
-        let ttlMs = Int64(ttlHours) * 3_600_000
-        var models: [ModelInfo]
-        var fetchedAt: EpochMillis
-        var source: Source
-        var stale = false
-        if let cached, !refresh, (0..<ttlMs).contains(now - cached.fetchedAt) {
-            (models, fetchedAt, source) = (cached.models, cached.fetchedAt, .cache)
-        } else {
-            let key = firstKey(config: config.keys, home: home, environment: environment, logger: logger)
-            switch Self.fetch(endpoint: endpoint, key: key, timeoutMs: Int64(timeout) * 1000) {
-            case .success(let fetched):
-                (models, fetchedAt, source) = (fetched, clock.now(), .network)
-                do {
-                    try cache?.store(baseURL: endpoint.baseURL, body: ModelCatalogCache.body(for: fetched), at: fetchedAt)
-                } catch {
-                    warn("could not cache the model list: \(error)")
-                }
-            case .failure(let error):
-                let what = "cannot fetch the model list from \(endpoint.baseURL)/models: \(error.kind.rawValue)"
-                    + (error.status.map { " (HTTP \($0))" } ?? "") + ": \(error.message)"
-                guard let cached else {
-                    printError("\(what). Check the URL (--base-url or OPENROUTER_BASE_URL) and the network, then retry.")
-                    throw ExitCode(ExitCodes.taskFailed)
-                }
-                warn("\(what); showing the cached list fetched \(UTCDay.timestamp(cached.fetchedAt)) (\(UTCDay.duration(now - cached.fetchedAt)) ago)")
-                (models, fetchedAt, source, stale) = (cached.models, cached.fetchedAt, .cache, true)
+        var catalog = CatalogSource(endpoint: endpoint, home: home)
+        let key = CatalogSource.firstKey(config: config.keys, home: home, environment: environment, logger: logger)
+        let loaded = catalog.load(ttlMs: Int64(ttlHours) * 3_600_000, refresh: refresh, key: key, timeoutMs: Int64(timeout) * 1000)
+        for warning in catalog.warnings { warn(warning) }
+        guard case .success(let list) = loaded else {
+            if case .failure(let error) = loaded {
+                printError("\(CatalogSource.describe(error, endpoint)). Check the URL (--base-url or OPENROUTER_BASE_URL) and the network, then retry.")
             }
+            throw ExitCode(ExitCodes.taskFailed)
         }
+        var models = list.models
+        let (fetchedAt, source, stale) = (list.fetchedAt, list.origin, list.stale)
 
         if free { models = models.filter(\.isFree) }
         if let search, !search.isEmpty {
@@ -163,41 +125,6 @@ struct ModelsCommand: ParsableCommand {
     static func jsonPrice(_ price: USDPrice?) -> JSONValue {
         guard let price else { return .null }
         return .string(price.isDynamic ? "dynamic" : price.perMillionText)
-    }
-
-    /// The first key of the key sources (config, store, environment), or nil: the list needs no key,
-    /// so a key store that cannot be opened only costs a warning.
-    private func firstKey(config: KeysConfig, home: String, environment: [String: String], logger: Logger) -> APIKeySecret? {
-        var stored: [StoredKey] = []
-        do {
-            stored = try KeyContext.loadStore(home: home, environment: environment)
-        } catch {
-            logger.warning("the key store is not readable, so its keys are not used for the model list: \(error)")
-        }
-        let resolved = KeySources.resolve(config: config, environment: environment, stored: stored)
-        for warning in resolved.warnings { logger.debug("\(warning)") }
-        return resolved.entries.first.flatMap { resolved.secrets[$0.id] }
-    }
-
-    /// `GET /models`, from this synchronous command: the root command stays synchronous (see
-    /// `SimOpenRouterCommand.run`), so the async client runs in a task while this thread waits.
-    /// A key that is refused (401/403) is dropped and the list asked for without one.
-    private static func fetch(endpoint: ProviderEndpoint, key: APIKeySecret?, timeoutMs: Int64) -> Result<[ModelInfo], ExternalError> {
-        var timeouts = CallTimeouts()
-        timeouts.connectMs = min(10_000, timeoutMs)
-        timeouts.firstByteMs = timeoutMs
-        timeouts.idleMs = timeoutMs
-        timeouts.totalMs = timeoutMs
-        let client = OpenRouterClient(endpoint: endpoint, timeouts: timeouts, maxConnectionsPerHost: 1)
-        let result = try? runBlocking {
-            var result = await client.listModels(key: key)
-            if key != nil, case .failure(let error) = result, error.kind == .auth || error.kind == .forbidden {
-                result = await client.listModels(key: nil)
-            }
-            await client.shutdown()
-            return result
-        }
-        return result ?? .failure(ExternalError(kind: .cancelled, message: "the fetch ended without a result"))
     }
 
     private func warn(_ message: String) {

@@ -32,6 +32,18 @@ import Testing
         }
     }
 
+    @Test func keyFailures_fromAProviderWithoutKeys_moveAlongTheChain_thenFail() {
+        for kind in [ExternalErrorKind.auth, .payment] {
+            #expect(policy.decide(after: error(kind), attempt: 1, modelIndex: 0, chainLength: 2, retriesOnModel: 0, now: now, jitter: 0.5, canSwitchKey: false)
+                    == .retry(modelIndex: 1, afterMs: 0, reason: "\(kind.rawValue) from a provider without keys: next model in the chain"))
+            guard case .fail(let reason) = policy.decide(after: error(kind), attempt: 1, modelIndex: 1, chainLength: 2, retriesOnModel: 0,
+                                                         now: now, jitter: 0.5, canSwitchKey: false) else {
+                Issue.record("\(kind) retried without another key or model"); continue
+            }
+            #expect(reason.contains("without keys"))
+        }
+    }
+
     @Test func modelFailures_moveAlongTheChain_thenFail() {
         #expect(decide(error(.modelNotFound), model: 0, chain: 3) == .retry(modelIndex: 1, afterMs: 0, reason: "model_not_found: next model in the chain"))
         guard case .fail = decide(error(.contextTooLong), model: 2, chain: 3) else { Issue.record("last model must fail"); return }
@@ -79,11 +91,21 @@ import Testing
                                       body: .object([JSONMember("model", .string("m:free"))]), connectMs: 5, firstByteMs: 6, idleMs: 7, totalMs: 8)
         let decoded = try ExternalCallInput(json: JSONParser.parse(input.json.serialized))
         #expect(decoded == input)
-        do {
-            _ = try ExternalCallInput(json: .object([JSONMember("base_url", .string("x"))]))
-            Issue.record("accepted an input without a key")
-        } catch {
-            #expect(error.message.contains("\"key\""))
+        // A provider without keys: no "key" at all is valid, and none is sent.
+        var keyless = input
+        keyless.key = nil
+        #expect(!keyless.json.serialized.contains("\"key\""))
+        #expect(try ExternalCallInput(json: JSONParser.parse(keyless.json.serialized)) == keyless)
+        let body = JSONMember("body", .object([]))
+        for (members, field) in [([JSONMember("base_url", .string("x")), JSONMember("key", .string("")), body], "\"key\""),
+                                 ([JSONMember("base_url", .string("x")), JSONMember("key", .number(1)), body], "\"key\""),
+                                 ([JSONMember("base_url", .string("x"))], "\"body\"")] {
+            do {
+                _ = try ExternalCallInput(json: .object(members))
+                Issue.record("accepted \(members)")
+            } catch {
+                #expect(error.message.contains(field), "\(error.message)")
+            }
         }
     }
 

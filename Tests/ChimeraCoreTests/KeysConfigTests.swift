@@ -467,7 +467,7 @@ private func position(of needle: String, in text: String) -> (line: Int?, column
         #expect(config.openrouter.baseURL == "http://127.0.0.1:8089/api/v1")
         #expect(config.openrouter.referer == "https://example.org/app")
         #expect(config.openrouter.title == "My App")
-        #expect([config.openrouter.connectMs, config.openrouter.firstByteMs, config.openrouter.idleMs, config.openrouter.totalMs] == [500, 1000, 2000, 3000])
+        #expect([config.openrouter.timeouts.connectMs, config.openrouter.timeouts.firstByteMs, config.openrouter.timeouts.idleMs, config.openrouter.timeouts.totalMs] == [500, 1000, 2000, 3000])
         let defaults = try ConfigDecoder.decode(Array("{}".utf8), file: "c.json").openrouter
         #expect(defaults == OpenRouterSettings())
         #expect(defaults.title == "Chimera" && defaults.baseURL == nil)
@@ -484,6 +484,66 @@ private func position(of needle: String, in text: String) -> (line: Int?, column
             #expect(text.contains("$.openrouter.base_url") && text.contains("http:// or https://"))
             #expect(text.contains("did you mean \"title\""))
             #expect(text.contains("$.openrouter.total_timeout_ms"))
+        }
+    }
+}
+
+@Suite struct ProvidersConfigTests {
+    @Test func providers_decode_withTheirOwnKeys_namespacedAccounts_andNoOpenRouterDefaults() throws {
+        let config = try ConfigDecoder.decode(Array("""
+        {"providers": [
+          {"name": "local", "base_url": "http://127.0.0.1:11434/v1", "headers": {"X-Team": "research", "X-Trace": "1"},
+           "keys": {"strategy": "least_used", "accounts": [{"name": "main", "tier": "custom", "limits": {"per_minute": 30}}],
+                    "entries": [{"env": "LOCAL_KEY", "label": "l1", "account": "main"}], "quota_models": ["*"]},
+           "total_timeout_ms": 1234},
+          {"name": "open_ai-2", "base_url": "https://api.openai.com/v1", "keys": {"entries": [{"env": "OPENAI_API_KEY"}]}},
+          {"name": "anon", "base_url": "http://127.0.0.1:8080/v1"}
+        ]}
+        """.utf8), file: "c.json")
+        #expect(config.providers.map(\.name) == ["local", "open_ai-2", "anon"])
+        let local = config.providers[0]
+        #expect(local.baseURL == "http://127.0.0.1:11434/v1")
+        #expect(local.headers.map { "\($0.name)=\($0.value)" } == ["X-Team=research", "X-Trace=1"])
+        #expect(local.timeouts.totalMs == 1234 && local.timeouts.connectMs == TimeoutSettings().connectMs)
+        let keys = try #require(local.keys)
+        #expect(keys.pool.strategy == .leastUsed)
+        #expect(keys.accounts.map(\.name) == ["local/main"], "accounts are kept apart from OpenRouter's in the ledger")
+        #expect(keys.entries.first?.account == "local/main")
+        #expect(!keys.readEnvironment, "OPENROUTER_API_KEY is OpenRouter's, never another provider's")
+        #expect(keys.pool.quotaModels.matches("anything"))
+        // Without quota_models no model of a provider draws on request quotas.
+        let openAI = try #require(config.providers[1].keys)
+        #expect(!openAI.pool.quotaModels.matches("gpt-4o-mini:free") && !openAI.readEnvironment)
+        #expect(config.providers[2].keys == nil, "no keys: requests carry no Authorization")
+    }
+
+    @Test func providers_badEntries_areLocated_allAtOnce() {
+        do {
+            _ = try ConfigDecoder.decode(Array("""
+            {"providers": [
+              {"name": "openrouter", "base_url": "http://x/v1"},
+              {"name": "Bad Name", "base_url": "http://x/v1"},
+              {"name": "nourl"},
+              {"name": "ftp", "base_url": "ftp://x"},
+              {"name": "auth", "base_url": "http://x/v1", "headers": {"Authorization": "Bearer sk-or-v1-fake", "X-N": 3}},
+              {"name": "env", "base_url": "http://x/v1", "keys": {"read_environment": true, "entries": [{"env": "K", "account": "nope"}]}},
+              {"name": "dup", "base_url": "http://x/v1"},
+              {"name": "dup", "base_url": "http://y/v1"}
+            ]}
+            """.utf8), file: "c.json")
+            Issue.record("accepted bad providers")
+        } catch {
+            let text = error.description
+            #expect(text.contains("$.providers[0].name") && text.contains("built-in provider"), "\(text)")
+            #expect(text.contains("$.providers[1].name") && text.contains("lowercase letters"), "\(text)")
+            #expect(text.contains("$.providers[2]") && text.contains("missing required field \"base_url\""), "\(text)")
+            #expect(text.contains("$.providers[3].base_url") && text.contains("http:// or https://"), "\(text)")
+            #expect(text.contains("$.providers[4].headers.Authorization") && text.contains("comes from the provider's keys"), "\(text)")
+            #expect(!text.contains("sk-or-v1-fake"), "a key in a refused header is not echoed")
+            #expect(text.contains("$.providers[4].headers.X-N") && text.contains("expected a header value"), "\(text)")
+            #expect(text.contains("$.providers[5].keys") && text.contains("read_environment"), "\(text)")
+            #expect(text.contains("unknown account \"nope\""), "\(text)")
+            #expect(text.contains("$.providers[7].name") && text.contains("declared twice"), "\(text)")
         }
     }
 }

@@ -62,6 +62,16 @@ private let catalog = [
         #expect(ModelChooser.choose(chain: [], promptTokens: 10, maxCompletionTokens: nil, catalog: []) == [])
     }
 
+    @Test func emptyChain_observedLatencyFirst_fastestFirst_thenTheRestByContext() {
+        let latency = ["google/gemma:free": 300.0, "mistral/small:free": 120.0, "tiny/model:free": 50.0, "openai/gpt-4o-mini": 10.0]
+        // tiny is fastest but too small for this request; the paid model is never picked on its own.
+        #expect(ModelChooser.choose(chain: [], promptTokens: 10_000, maxCompletionTokens: 1_000, catalog: catalog, latencyMs: latency)
+                == ["mistral/small:free", "google/gemma:free", "deepseek/chat:free", "meta/llama-70b:free", "zero/priced"])
+        // Latency never reorders an explicit chain.
+        let chain = ["google/gemma:free", "mistral/small:free"]
+        #expect(ModelChooser.choose(chain: chain, promptTokens: 10, maxCompletionTokens: 10, catalog: catalog, latencyMs: latency) == chain)
+    }
+
     @Test func emptyChain_isDeterministic_whateverTheCatalogOrder() {
         let expected = ModelChooser.choose(chain: [], promptTokens: 10, maxCompletionTokens: 10, catalog: catalog)
         var generator = SplitMix64(seed: 7)

@@ -17,7 +17,7 @@ import Testing
     }
 
     @Test func timeouts_comeFromTheSettings() {
-        var settings = OpenRouterSettings()
+        var settings = TimeoutSettings()
         settings.connectMs = 1
         settings.firstByteMs = 2
         settings.idleMs = 3

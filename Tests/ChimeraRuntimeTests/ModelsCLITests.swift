@@ -160,7 +160,7 @@ struct ModelsCLITests {
         #expect(stale["stale"] == .bool(true))
         #expect(stale["models"] == first["models"])
         #expect(run.stderrText.hasPrefix("warning: cannot fetch the model list from \(url)/models"), "\(run.stderrText)")
-        #expect(run.stderrText.contains("showing the cached list fetched"), "\(run.stderrText)")
+        #expect(run.stderrText.contains("using the cached list fetched"), "\(run.stderrText)")
         // --refresh with the network down also falls back to the cache.
         let refreshed = try await models(box, baseURL: url, ["--refresh", "--timeout", "1"])
         #expect(refreshed.status == ChildExitStatus(code: 0, signal: 0))

@@ -350,7 +350,7 @@ private let ok = ReservationOutcome(status: 200, kind: "ok")
             }
             #expect(pragmas == ["wal", "1", "1", "10000"])
             let migrations = try ledger.dbQueue.read { db in try LedgerSchema.migrator.appliedMigrations(db) }
-            #expect(migrations == ["v1-ledger"])
+            #expect(migrations == ["v1-ledger", "v2-cost-estimate"])
         }
     }
 

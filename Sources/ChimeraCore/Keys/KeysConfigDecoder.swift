@@ -1,11 +1,17 @@
 extension DecodingContext {
-    /// The `keys` section (see ``KeysConfig`` and chimera.example.json).
-    func decodeKeys(_ value: JSONValue, _ path: String) -> KeysConfig {
+    /// The `keys` section (see ``KeysConfig`` and chimera.example.json), or a provider's `keys`
+    /// when `provider` is its name: then `OPENROUTER_API_KEY…` are not read, and no model draws
+    /// on request quotas unless `quota_models` says which.
+    func decodeKeys(_ value: JSONValue, _ path: String, provider: String? = nil) -> KeysConfig {
         var keys = KeysConfig()
-        guard var r = object(value, path, known: [
-            "strategy", "reserve_high_priority", "on_exhausted", "max_wait_ms", "quota_models", "default_tier",
-            "low_quota_alert", "sample_size", "health", "accounts", "entries", "read_environment",
-        ]) else { return keys }
+        if provider != nil {
+            keys.readEnvironment = false
+            keys.pool.quotaModels = QuotaModelPatterns([])
+        }
+        var known = ["strategy", "reserve_high_priority", "on_exhausted", "max_wait_ms", "quota_models", "default_tier",
+                     "low_quota_alert", "sample_size", "health", "accounts", "entries"]
+        if provider == nil { known.append("read_environment") }
+        guard var r = object(value, path, known: known) else { return keys }
         if let s = r.choice("strategy", KeySelectionStrategy.self) { keys.pool.strategy = s }
         r.double("reserve_high_priority", 0...0.9, into: &keys.pool.reservedShare)
         if let p = r.choice("on_exhausted", ExhaustionPolicy.self) { keys.onExhausted = p }
@@ -16,7 +22,7 @@ extension DecodingContext {
         }
         r.double("low_quota_alert", 0...1, into: &keys.pool.lowQuotaThreshold)
         r.int("sample_size", 1...64, into: &keys.pool.sampleSize)
-        keys.readEnvironment = r.bool("read_environment") ?? true
+        if provider == nil { keys.readEnvironment = r.bool("read_environment") ?? true }
         if let h = r.take("health"), var hr = object(h, r.path("health"), known: ["cooldown_ms", "error_window", "error_rate", "suspend_ms"]) {
             var cooldown = UInt64(keys.pool.health.defaultCooldownMs), suspend = UInt64(keys.pool.health.suspendMs)
             hr.millis("cooldown_ms", into: &cooldown)

@@ -6,7 +6,8 @@
 public struct ExternalCallInput: Sendable, Equatable {
     public var baseURL: String
     public var headers: [(name: String, value: String)]
-    public var key: APIKeySecret
+    /// The API key for `Authorization: Bearer`; nil for a provider that takes no key.
+    public var key: APIKeySecret?
     public var stream: Bool
     /// The JSON body of `POST /chat/completions`, sent as is.
     public var body: JSONValue
@@ -15,7 +16,7 @@ public struct ExternalCallInput: Sendable, Equatable {
     public var idleMs: Int64
     public var totalMs: Int64
 
-    public init(baseURL: String, headers: [(name: String, value: String)] = [], key: APIKeySecret, stream: Bool, body: JSONValue,
+    public init(baseURL: String, headers: [(name: String, value: String)] = [], key: APIKeySecret?, stream: Bool, body: JSONValue,
                 connectMs: Int64 = 10_000, firstByteMs: Int64 = 60_000, idleMs: Int64 = 60_000, totalMs: Int64 = 600_000) {
         self.baseURL = baseURL
         self.headers = headers
@@ -38,7 +39,7 @@ public struct ExternalCallInput: Sendable, Equatable {
         .object([
             JSONMember("base_url", .string(baseURL)),
             JSONMember("headers", .array(headers.map { .array([.string($0.name), .string($0.value)]) })),
-            JSONMember("key", .string(key.reveal())),
+        ] + (key.map { [JSONMember("key", .string($0.reveal()))] } ?? []) + [
             JSONMember("stream", .bool(stream)),
             JSONMember("body", body),
             JSONMember("timeouts", .object([
@@ -51,7 +52,12 @@ public struct ExternalCallInput: Sendable, Equatable {
     /// Reads the task input; the message names the field that is wrong (never the key).
     public init(json value: JSONValue) throws(TaskFailure) {
         guard case .string(let base)? = value["base_url"] else { throw TaskFailure(.invalidInput, "llm.chat input needs \"base_url\" (a string)") }
-        guard case .string(let key)? = value["key"], !key.isEmpty else { throw TaskFailure(.invalidInput, "llm.chat input needs \"key\" (a string)") }
+        var key: APIKeySecret?
+        switch value["key"] {
+        case nil: key = nil
+        case .string(let text)? where !text.isEmpty: key = APIKeySecret(text)
+        default: throw TaskFailure(.invalidInput, "llm.chat \"key\" must be a non-empty string, or absent for a provider without keys")
+        }
         guard let body = value["body"], case .object = body else { throw TaskFailure(.invalidInput, "llm.chat input needs \"body\" (the request object)") }
         var headers: [(name: String, value: String)] = []
         if case .array(let pairs)? = value["headers"] {
@@ -64,7 +70,7 @@ public struct ExternalCallInput: Sendable, Equatable {
         }
         var stream = false
         if case .bool(let b)? = value["stream"] { stream = b }
-        self.init(baseURL: base, headers: headers, key: APIKeySecret(key), stream: stream, body: body)
+        self.init(baseURL: base, headers: headers, key: key, stream: stream, body: body)
         let t = value["timeouts"]
         func ms(_ name: String, _ current: Int64) -> Int64 {
             if case .number(let d)? = t?[name], d >= 1, d <= 86_400_000 { return Int64(d) }

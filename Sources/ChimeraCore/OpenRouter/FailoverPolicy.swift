@@ -35,8 +35,10 @@ public struct FailoverPolicy: Sendable, Equatable {
     ///   - attempt: attempts made so far for this call (≥ 1).
     ///   - retriesOnModel: retries already made on `modelIndex`.
     ///   - jitter: a uniform random number in [0, 1), injected for reproducible tests.
+    ///   - canSwitchKey: false for a provider without keys: a key- or account-scoped failure then
+    ///     moves along the chain (another provider may serve), since no other key exists.
     public func decide(after error: ExternalError, attempt: Int, modelIndex: Int, chainLength: Int, retriesOnModel: Int,
-                       now: EpochMillis, jitter: Double) -> Decision {
+                       now: EpochMillis, jitter: Double, canSwitchKey: Bool = true) -> Decision {
         if error.afterTokens {
             return .fail(reason: "\(error.kind.rawValue) after part of the answer was streamed; not retrying, so two answers are never spliced")
         }
@@ -46,7 +48,9 @@ public struct FailoverPolicy: Sendable, Equatable {
         case .request:
             return .fail(reason: "\(error.kind.rawValue) is not retryable")
         case .key, .account:
-            return .retry(modelIndex: modelIndex, afterMs: 0, reason: "\(error.kind.rawValue): trying another key")
+            if canSwitchKey { return .retry(modelIndex: modelIndex, afterMs: 0, reason: "\(error.kind.rawValue): trying another key") }
+            guard let next else { return .fail(reason: "\(error.kind.rawValue) from a provider without keys, and no model left in the chain") }
+            return .retry(modelIndex: next, afterMs: 0, reason: "\(error.kind.rawValue) from a provider without keys: next model in the chain")
         case .model:
             guard let next else { return .fail(reason: "\(error.kind.rawValue) and no model left in the chain") }
             return .retry(modelIndex: next, afterMs: 0, reason: "\(error.kind.rawValue): next model in the chain")

@@ -14,9 +14,10 @@ public enum ModelChooser {
     ///   last word. The result is empty when every model of the chain is too small: the request
     ///   is `context_too_long` for all of them.
     /// - With an empty chain: the catalog's free models (``ModelInfo/isFree``) whose known
-    ///   context fits, largest context first, then by id. The catalog has no speed figures, so
-    ///   this deterministic order stands in for "fastest first".
-    public static func choose(chain: [String], promptTokens: Int, maxCompletionTokens: Int?, catalog: [ModelInfo]) -> [String] {
+    ///   context fits, fastest first: those with a mean latency in `latencyMs` (observed, e.g.
+    ///   from the ledger) by that latency, then the rest largest context first, then by id.
+    public static func choose(chain: [String], promptTokens: Int, maxCompletionTokens: Int?, catalog: [ModelInfo],
+                              latencyMs: [String: Double] = [:]) -> [String] {
         let (sum, overflow) = max(0, promptTokens).addingReportingOverflow(max(1, maxCompletionTokens ?? 1))
         let needed = overflow ? Int.max : sum
         var listed = Set<String>()
@@ -25,6 +26,12 @@ public enum ModelChooser {
             return models
                 .filter { $0.isFree && ($0.contextLength ?? 0) >= needed }
                 .sorted { a, b in
+                    switch (latencyMs[a.id], latencyMs[b.id]) {
+                    case let (la?, lb?) where la != lb: return la < lb
+                    case (.some, nil): return true
+                    case (nil, .some): return false
+                    default: break
+                    }
                     let (ca, cb) = (a.contextLength ?? 0, b.contextLength ?? 0)
                     return ca != cb ? ca > cb : a.id < b.id
                 }

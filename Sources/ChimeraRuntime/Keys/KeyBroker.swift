@@ -34,6 +34,10 @@ public struct KeyCallReport: Sendable, Equatable {
     public var latencyMs: Int?
     public var tokens: Int?
     public var costUSD: Double?
+    /// `costUSD` is an estimate from catalog prices (the response had none).
+    public var costIsEstimate = false
+    /// The model that answered, when the response named it (a router picks one).
+    public var servedModel: String?
 
     public init(status: Int?, outcome: KeyOutcome, accountSpentUntil: EpochMillis? = nil, latencyMs: Int? = nil, tokens: Int? = nil, costUSD: Double? = nil) {
         self.status = status
@@ -107,6 +111,9 @@ public final class KeyBroker {
 
     /// The key text for a lease: only the HTTP client should call this.
     public func secret(for lease: KeyLease) -> APIKeySecret? { secrets[lease.keyId] }
+
+    /// The secret of a key of this pool, for calls made outside a lease (`GET /models`).
+    public func secret(forKeyId id: String) -> APIKeySecret? { secrets[id] }
 
     /// Reloads every account's counters and every key's health from the ledger.
     public func resync(at now: EpochMillis) throws(KeyGrantFailure) {
@@ -202,7 +209,8 @@ public final class KeyBroker {
         let now = clock.now()
         do {
             let outcome = ReservationOutcome(status: report.status, kind: Self.kind(report.outcome), tokens: report.tokens,
-                                             latencyMs: report.latencyMs, costUSD: report.costUSD, model: lease.model)
+                                             latencyMs: report.latencyMs, costUSD: report.costUSD, costIsEstimate: report.costIsEstimate,
+                                             model: report.servedModel ?? lease.model)
             if let id = lease.reservationId {
                 _ = try ledger.commit(id, outcome: outcome, at: now)
             } else if !lease.scoped {

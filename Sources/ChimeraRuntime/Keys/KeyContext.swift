@@ -74,6 +74,20 @@ public final class KeyContext {
         }
     }
 
+    /// A key broker for another provider's pool (its `keys` section: config entries only, never
+    /// `OPENROUTER_API_KEY…` or the key store), over the same ledger, so its quotas, health and
+    /// history live beside OpenRouter's. Its accounts are already named `provider/account`.
+    public func providerBroker(keys config: KeysConfig, provider: String, environment: [String: String],
+                               scheduler: (any WakeScheduler)?, logger: Logger) throws(OpenError) -> (broker: KeyBroker, resolved: ResolvedKeys) {
+        let resolved = KeySources.resolve(config: config, environment: environment, stored: [])
+        for warning in resolved.warnings { logger.warning("provider \(provider): \(warning)") }
+        do {
+            return (try KeyBroker(keys: resolved, config: config, ledger: ledger, clock: clock, scheduler: scheduler, logger: logger), resolved)
+        } catch {
+            throw OpenError(description: "provider \(provider): \(error)")
+        }
+    }
+
     /// Finds a key by id (`k_…`), label, or the last characters of the key (`a1b2`).
     public func findKey(_ reference: String) -> [KeyPoolEntry] {
         let entries = broker.pool.entries

@@ -135,10 +135,10 @@ struct LedgerSQL {
     func commit(_ id: Int64, outcome: ReservationOutcome, at: EpochMillis) throws -> Bool {
         try db.cachedStatement(sql: """
             UPDATE reservation SET state = 'committed', settled_at = ?, status = ?, outcome = ?,
-                tokens = COALESCE(?, tokens), latency_ms = ?, cost_usd = ?, served_model = ?
+                tokens = COALESCE(?, tokens), latency_ms = ?, cost_usd = ?, cost_is_estimate = ?, served_model = ?
             WHERE id = ? AND state = 'reserved'
             """).execute(arguments: [at, outcome.status, outcome.kind, outcome.tokens.map { max($0, 0) },
-                                     outcome.latencyMs, outcome.costUSD, outcome.model, id])
+                                     outcome.latencyMs, outcome.costUSD, outcome.costIsEstimate, outcome.model, id])
         return db.changesCount == 1
     }
 

@@ -95,6 +95,10 @@ enum LedgerSchema {
                 CREATE INDEX event_at ON event (at);
                 """)
         }
+        migrator.registerMigration("v2-cost-estimate") { db in
+            // 1 when cost_usd was estimated from catalog prices because the response had no cost.
+            try db.execute(sql: "ALTER TABLE reservation ADD COLUMN cost_is_estimate INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

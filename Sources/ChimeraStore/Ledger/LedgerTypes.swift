@@ -174,18 +174,41 @@ public struct ReservationOutcome: Sendable, Equatable {
     public var tokens: Int?
     public var latencyMs: Int?
     public var costUSD: Double?
+    /// `costUSD` was estimated from catalog prices: the response carried no cost.
+    public var costIsEstimate: Bool
     /// The model that served the request (a router may pick another than the one asked for).
     public var model: String?
 
     public init(status: Int? = nil, kind: String, tokens: Int? = nil, latencyMs: Int? = nil, costUSD: Double? = nil,
-                model: String? = nil) {
+                costIsEstimate: Bool = false, model: String? = nil) {
         self.status = status
         self.kind = kind
         self.tokens = tokens
         self.latencyMs = latencyMs
         self.costUSD = costUSD
+        self.costIsEstimate = costIsEstimate
         self.model = model
     }
+}
+
+/// One settled (committed) request as the ledger keeps it.
+public struct SettledCall: Sendable, Equatable {
+    public var keyId: String
+    public var account: String
+    /// The model asked for.
+    public var model: String
+    /// The model that answered, when known.
+    public var servedModel: String?
+    /// `"ok"` or the failure kind.
+    public var outcome: String
+    public var status: Int?
+    public var latencyMs: Int?
+    public var tokens: Int
+    /// Nil when unknown (never a silent zero).
+    public var costUSD: Double?
+    /// `costUSD` was estimated from catalog prices.
+    public var costIsEstimate: Bool
+    public var at: EpochMillis
 }
 
 /// A key's health as shared between processes.

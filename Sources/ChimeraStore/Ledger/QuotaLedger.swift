@@ -112,12 +112,45 @@ public final class QuotaLedger: Sendable {
         try write("record") { db in
             try db.cachedStatement(sql: """
                 INSERT INTO reservation (key_id, account, model, scoped, priority, state, day, reserved_at, tokens, pid,
-                                         settled_at, status, outcome, latency_ms, cost_usd, served_model)
-                VALUES (?, ?, ?, 0, ?, 'committed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                         settled_at, status, outcome, latency_ms, cost_usd, cost_is_estimate, served_model)
+                VALUES (?, ?, ?, 0, ?, 'committed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: [request.keyId, request.account, request.model, request.priority.rawValue,
                                          UTCDay.index(of: request.at), request.at, max(outcome.tokens ?? request.estimatedTokens, 0),
-                                         request.pid, at, outcome.status, outcome.kind, outcome.latencyMs, outcome.costUSD, outcome.model])
+                                         request.pid, at, outcome.status, outcome.kind, outcome.latencyMs, outcome.costUSD,
+                                         outcome.costIsEstimate, outcome.model])
             return db.lastInsertedRowID
+        }
+    }
+
+    /// Mean latency in milliseconds of the successful requests sent since `since`, by the model
+    /// asked for: what "fastest" means when a model must be chosen (the catalog has no speeds).
+    public func meanLatencyByModel(since: EpochMillis) throws(LedgerError) -> [String: Double] {
+        try read("meanLatencyByModel") { db in
+            var result: [String: Double] = [:]
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT model, AVG(latency_ms) FROM reservation
+                WHERE state = 'committed' AND outcome = 'ok' AND latency_ms IS NOT NULL AND reserved_at >= ?
+                GROUP BY model
+                """, arguments: [since])
+            for row in rows {
+                let model: String = row[0]
+                let mean: Double = row[1]
+                result[model] = mean
+            }
+            return result
+        }
+    }
+
+    /// The most recent settled requests (newest first), with what each cost: for reports, audits and tests.
+    public func settledCalls(since: EpochMillis, limit: Int = 1_000) throws(LedgerError) -> [SettledCall] {
+        try read("settledCalls") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT key_id, account, model, served_model, outcome, status, latency_ms, tokens, cost_usd, cost_is_estimate, reserved_at
+                FROM reservation WHERE state = 'committed' AND reserved_at >= ? ORDER BY id DESC LIMIT ?
+                """, arguments: [since, limit]).map { row in
+                SettledCall(keyId: row[0], account: row[1], model: row[2], servedModel: row[3], outcome: row[4] ?? "", status: row[5],
+                            latencyMs: row[6], tokens: row[7], costUSD: row[8], costIsEstimate: row[9], at: row[10])
+            }
         }
     }
 
