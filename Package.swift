@@ -9,6 +9,7 @@ import PackageDescription
 //   ChimeraOpenRouter  the HTTP client for OpenRouter and OpenAI-compatible APIs (AsyncHTTPClient).
 //   ChimeraSimulator   a faithful local OpenRouter (Hummingbird), for tests, demos and capacity plans.
 //   ChimeraRuntime  the libuv event loop wrapper, coordinator, supervisor, worker server, key broker.
+//   ChimeraReports  quality reports, internal vs external: pure aggregation of outcome rows, then table/JSON/Markdown/HTML.
 //   chimera         the command-line tool (coordinator and worker are the same binary).
 let package = Package(
     name: "Chimera",
@@ -20,6 +21,7 @@ let package = Package(
         .library(name: "ChimeraRuntime", targets: ["ChimeraRuntime"]),
         .library(name: "ChimeraOpenRouter", targets: ["ChimeraOpenRouter"]),
         .library(name: "ChimeraSimulator", targets: ["ChimeraSimulator"]),
+        .library(name: "ChimeraReports", targets: ["ChimeraReports"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -29,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         .systemLibrary(
@@ -77,6 +80,13 @@ let package = Package(
                 .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
+        .target(
+            name: "ChimeraReports",
+            dependencies: [
+                "ChimeraCore",
+                .product(name: "Mustache", package: "swift-mustache"),
+            ]
+        ),
         .executableTarget(
             name: "chimera",
             dependencies: [
@@ -85,12 +95,14 @@ let package = Package(
                 "ChimeraStore",
                 "ChimeraOpenRouter",
                 "ChimeraSimulator",
+                "ChimeraReports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "ChimeraCoreTests", dependencies: ["ChimeraCore"]),
         .testTarget(name: "ChimeraStoreTests", dependencies: ["ChimeraStore", "ChimeraCore"]),
+        .testTarget(name: "ChimeraReportsTests", dependencies: ["ChimeraReports", "ChimeraCore"]),
         .testTarget(
             name: "ChimeraOpenRouterTests",
             dependencies: [
