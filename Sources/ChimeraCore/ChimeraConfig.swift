@@ -41,8 +41,14 @@ public struct PoolConfig: Sendable, Equatable {
     public var environment: [String: String] = [:]
     /// Handlers this pool serves (tasks are routed by handler name).
     public var handlers: [String]
-    /// Task kinds declared in config (informational until routing by kind exists).
+    /// Task kinds this pool's handler serves: JHADE may route tasks of these kinds to it (for a
+    /// pool of one handler: every custom handler, or a built-in pool serving a single handler).
     public var kinds: [String] = []
+    /// Custom handlers: the prior probability, in [0, 1], that an answer to a simple task of its
+    /// kinds passes the quality bar (JHADE's cold start); nil means 0.5.
+    public var capability: Double?
+    /// Custom handlers: the largest prompt they take, in estimated tokens.
+    public var maxInputTokens: Int?
     /// Number of worker processes.
     public var size = 1
     /// Concurrency limit per worker; `nil` takes what the worker declares in its handshake.
@@ -85,6 +91,13 @@ public struct ChimeraConfig: Sendable, Equatable {
         var pool = PoolConfig(name: "builtin", handlers: BuiltinHandlerNames.standard)
         pool.size = 2
         return ChimeraConfig(pools: [pool])
+    }
+
+    /// What internal handlers declare to JHADE: each pool of one handler that lists `kinds`.
+    public var handlerCapabilities: [HandlerCapability] {
+        pools.filter { $0.handlers.count == 1 && !$0.kinds.isEmpty && $0.agent == nil }.map { pool in
+            HandlerCapability(handler: pool.handlers[0], kinds: pool.kinds, prior: pool.capability ?? 0.5, maxInputTokens: pool.maxInputTokens)
+        }
     }
 
     /// The pool that serves `handler`, if any.

@@ -249,7 +249,7 @@ final class DecodingContext {
     /// A built-in pool (`pools[]`) or a custom handler executable (`handlers[]`).
     func decodePool(_ value: JSONValue, _ path: String, custom: Bool) -> PoolConfig? {
         let common = ["name", "size", "max_concurrency", "restart", "kinds"]
-        let known = custom ? common + ["command", "args", "env", "capability"] : common + ["test_handlers", "handlers", "agent"]
+        let known = custom ? common + ["command", "args", "env", "capability", "max_input_tokens"] : common + ["test_handlers", "handlers", "agent"]
         guard var reader = object(value, path, known: known) else { return nil }
         let name = reader.string("name", required: custom ? "the handler name tasks use" : "a name for the pool")
         var pool = PoolConfig(name: name ?? "?", handlers: [])
@@ -258,10 +258,15 @@ final class DecodingContext {
             pool.arguments = reader.strings("args") ?? []
             pool.environment = reader.stringMap("env") ?? [:]
             pool.handlers = name.map { [$0] } ?? []
-            if let capability = reader.take("capability") {
-                if case .number(let d) = capability, d >= 0, d <= 1 {} else {
-                    report(reader.path("capability"), "expected a number from 0 to 1, found \(capability.serialized)")
-                }
+            if reader.has("capability") {
+                var capability = 0.0
+                reader.double("capability", 0...1, into: &capability)
+                pool.capability = capability
+            }
+            if reader.has("max_input_tokens") {
+                var limit = 0
+                reader.int("max_input_tokens", 1...100_000_000, into: &limit)
+                pool.maxInputTokens = limit
             }
         } else {
             pool.testHandlers = reader.bool("test_handlers") ?? false
@@ -398,7 +403,7 @@ struct ObjectReader {
     mutating func double(_ key: String, _ range: ClosedRange<Double>, into target: inout Double) {
         guard let value = take(key) else { return }
         guard case .number(let d) = value, range.contains(d) else {
-            context.report(path(key), "expected a number from \(range.lowerBound) to \(range.upperBound), found \(value.serialized)")
+            context.report(path(key), "expected a number from \(JSONValue.number(range.lowerBound).serialized) to \(JSONValue.number(range.upperBound).serialized), found \(value.serialized)")
             return
         }
         target = d

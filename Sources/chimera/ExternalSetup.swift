@@ -20,9 +20,11 @@ struct ExternalSetup {
     static let latencyWindowMs: EpochMillis = 7 * 86_400_000
 
     /// Opens everything for calls to `chain` (empty: OpenRouter picks free models). Errors are
-    /// printed, and thrown as exit code 2: they are configuration or key problems.
+    /// printed, and thrown as exit code 2: they are configuration or key problems. With
+    /// `requireKeys: false` a provider without keys is not an error: its calls find no key
+    /// (JHADE then routes internally).
     static func open(config: ChimeraConfig, baseURL flag: String?, chain: [String], loop: EventLoop, clock: SystemWallClock,
-                     environment: [String: String], logger: Logger) throws -> ExternalSetup {
+                     environment: [String: String], logger: Logger, requireKeys: Bool = true) throws -> ExternalSetup {
         let scheduler = LoopWakeScheduler(loop: loop, clock: clock)
         var schedulers = [scheduler]
         func fail(_ message: String) -> ExitCode {
@@ -63,7 +65,7 @@ struct ExternalSetup {
                                                             timeouts: CallTimeouts(config.openrouter.timeouts), broker: keys.broker), others: others)
         // Every provider the chain reaches must have a key to lease (unless it takes none).
         let reached = chain.isEmpty ? [bare.openRouter] : chain.map { bare.resolve($0).route }
-        for route in reached {
+        for route in reached where requireKeys {
             guard let broker = route.broker, broker.pool.entries.isEmpty else { continue }
             if route === bare.openRouter {
                 throw fail("no API keys: set OPENROUTER_API_KEY (or _2, _3 …), or add one with `chimera keys add`")

@@ -510,11 +510,16 @@ struct KeysReserve: ParsableCommand {
 
 /// Left-aligned columns separated by two spaces.
 func printTable(_ rows: [[String]]) {
-    guard let first = rows.first else { return }
+    for line in tableLines(rows) { printLine(line) }
+}
+
+/// The lines of ``printTable(_:)``: left-aligned columns separated by two spaces, the last
+/// column unpadded.
+func tableLines(_ rows: [[String]]) -> [String] {
+    guard let first = rows.first else { return [] }
     var widths = Array(repeating: 0, count: first.count)
     for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-    for row in rows {
-        let line = row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count) }.joined(separator: "  ")
-        printLine(line)
+    return rows.map { row in
+        row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count) }.joined(separator: "  ")
     }
 }

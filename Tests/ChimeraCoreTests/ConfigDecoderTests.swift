@@ -101,12 +101,15 @@ func location(of needle: String, in text: String, occurrence: Int = 1) -> (line:
         upper.arguments = ["upper.py", "--fast"]
         upper.environment = ["MODE": "x", "LEVEL": "2"]
         upper.kinds = ["text.uppercase"]
+        upper.capability = 0.5
         upper.size = 2
 
         #expect(config.pools == [main, upper])
         #expect(config.pools[1].isBuiltin == false)
         #expect(config.pools[0].isBuiltin)
         #expect(config.pool(serving: "py.upper")?.name == "py.upper")
+        // JHADE sees the single-handler pool with kinds; the multi-handler built-in pool is not a capability.
+        #expect(config.handlerCapabilities == [HandlerCapability(handler: "py.upper", kinds: ["text.uppercase"], prior: 0.5)])
         #expect(config.pool(serving: "crash")?.name == "main")
         #expect(config.pool(serving: "nobody") == nil)
     }

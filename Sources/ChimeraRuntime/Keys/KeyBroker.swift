@@ -133,6 +133,37 @@ public final class KeyBroker {
         }
     }
 
+    // MARK: Looking ahead (for JHADE)
+
+    /// Whether a request for `model` could get a key now, would wait (and until when), or would
+    /// fail — without reserving anything. A selection is made to find out, so a round-robin
+    /// cursor may move by one; no quota is counted.
+    public func availability(model: String, priority: TaskPriority = .normal, estimatedTokens: Int = 0) -> ExternalAvailability {
+        guard !pool.entries.isEmpty else { return .unavailable("no API keys") }
+        let now = clock.now()
+        let (acquisition, notices) = pool.select(model: model, priority: priority, estimatedTokens: estimatedTokens, at: now)
+        persist(notices)
+        switch acquisition {
+        case .leased: return .now
+        case .unavailable(let shortage):
+            if policy == .wait, scheduler != nil, let at = shortage.retryAt, at - now <= EpochMillis(maxWaitMs) { return .wait(eta: at) }
+            return .exhausted(shortage.reason)
+        }
+    }
+
+    /// The share of today's request quota already used, averaged over the accounts with a daily
+    /// limit (0 when none has one): how much a free call now costs the rest of the day.
+    public func quotaPressure() -> Double {
+        let now = clock.now()
+        var seen = Set<String>()
+        var shares: [Double] = []
+        for status in pool.status(at: now) where seen.insert(status.entry.account).inserted {
+            guard let perDay = status.accountLimits.perDay, perDay > 0 else { continue }
+            shares.append(min(1, Double(status.accountUsedToday) / Double(perDay)))
+        }
+        return shares.isEmpty ? 0 : shares.reduce(0, +) / Double(shares.count)
+    }
+
     // MARK: Leasing
 
     /// A key now, reserved durably, or why not. Never waits.

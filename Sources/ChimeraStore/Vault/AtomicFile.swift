@@ -4,17 +4,18 @@ import Glibc
 import Darwin
 #endif
 
-/// Crash-safe whole-file writes and bounded reads for the small secret files under CHIMERA_HOME.
+/// Crash-safe whole-file writes and bounded reads for the small secret files under CHIMERA_HOME
+/// (and for reports, which must not be left half-written either).
 ///
 /// A write goes to a fresh temporary file in the target's directory, is flushed to disk, then
 /// renamed over the target, and the directory is flushed so the rename itself survives a crash.
 /// Readers therefore see the old file or the new one, never a mix, and a failed write leaves no
 /// temporary file behind.
-enum AtomicFile {
+public enum AtomicFile {
     /// Replaces (or creates) `path` with `bytes`, readable and writable only as `mode` says.
     ///
     /// Missing parent directories are created with mode 0700.
-    static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(KeyStoreError) {
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(KeyStoreError) {
         let temp = try writeTemporary(bytes, besides: path, mode: mode)
         guard rename(temp, path) == 0 else {
             let code = errno

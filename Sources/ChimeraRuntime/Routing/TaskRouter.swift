@@ -1,0 +1,374 @@
+import ChimeraCore
+import ChimeraStore
+import Logging
+
+/// One task to route: what JHADE decides on and how the mediator judges the answers.
+public struct RoutedTask: Sendable {
+    public var id: String
+    /// Task kind, e.g. `summarize`: selects the internal handlers that may serve it and the
+    /// statistics learned about it.
+    public var kind: String
+    public var prompt: String
+    public var system: String?
+    public var agent = AgentBias(name: "default")
+    /// The quality bar in [0, 1]: a candidate passes when its score reaches it.
+    public var minQuality = 0.6
+    public var route = RoutePreference.auto
+    /// The external chain; empty: the fastest free catalog models that fit.
+    public var models: [String] = []
+    public var latencyBudgetMs: Int64?
+    public var costBudgetUSD: Double?
+    public var priority = TaskPriority.normal
+    public var maxTokens: Int?
+    public var temperature: Double?
+    /// For the `reference` scorer.
+    public var reference: String?
+    /// How several candidates of the chosen route become one answer.
+    public var merge = MergeStrategy.best
+    /// Candidates to ask the chosen external route for (internal handlers are asked once).
+    public var samples = 1
+
+    public init(id: String, kind: String, prompt: String) {
+        self.id = id
+        self.kind = kind
+        self.prompt = prompt
+    }
+}
+
+/// What became of a routed task: the stored record (decision, candidates with scores, answer).
+public struct RoutedTaskResult: Sendable {
+    public var task: StoredTask
+    public var decision: Decision
+    /// The answer, if any candidate qualified.
+    public var merged: MergeResult?
+    /// Why there is no answer, when there is none.
+    public var error: String?
+    /// Set when the task could not be stored (the answer is still given).
+    public var storeError: String?
+}
+
+/// Drives one task through JHADE and the mediator, on the coordinator's loop:
+///
+/// ```
+/// learned stats + handlers + key pool + catalog ─▶ DecisionEngine ─▶ internal handler task
+///                                                                 └▶ external call (chain)
+///      (+ the shadow arm, + n samples)  ─▶ candidates ─▶ scorers ─▶ merge ─▶ answer
+///                                                        └▶ observations ─▶ RunStore (one transaction)
+/// ```
+///
+/// An external call that fails with `quota_exhausted` falls back to the best internal handler
+/// (unless the task demands external only and no handler serves it), and the decision says so.
+public final class TaskRouter {
+    public let engine: DecisionEngine
+    public let handlers: [HandlerCapability]
+    public let scorers: ScorerSet
+    private let coordinator: Coordinator
+    private let external: ExternalCallRunner?
+    private let store: RunStore
+    private let clock: any WallClock
+    private let logger: Logger
+    private var rng: SplitMix64
+
+    public init(coordinator: Coordinator, external: ExternalCallRunner?, handlers: [HandlerCapability], store: RunStore,
+                engine: DecisionEngine = DecisionEngine(), scorers: ScorerSet = ScorerSet(), seed: UInt64 = 0x4A48_4144,
+                clock: any WallClock = SystemWallClock(), logger: Logger = Logger(label: "chimera.jhade")) {
+        self.coordinator = coordinator
+        self.external = external
+        self.handlers = handlers
+        self.store = store
+        self.engine = engine
+        self.scorers = scorers
+        self.clock = clock
+        self.logger = logger
+        rng = SplitMix64(seed: seed)
+    }
+
+    public func run(_ task: RoutedTask, completion: @escaping (RoutedTaskResult) -> Void) {
+        let started = clock.now()
+        let bucket = ComplexityEstimator.estimate(task.prompt).bucket
+        var learned: [RouteArm: RouteStats] = [:]
+        do {
+            learned = try store.learned(kind: task.kind, bucket: bucket)
+        } catch {
+            logger.warning("deciding without learned statistics: \(error)")
+        }
+        var notes: [String] = []
+        let (option, chain) = externalOption(task, notes: &notes)
+        let input = DecisionInput(taskId: task.id, kind: task.kind, prompt: task.prompt, agent: task.agent, minQuality: task.minQuality,
+                                  latencyBudgetMs: task.latencyBudgetMs, costBudgetUSD: task.costBudgetUSD, priority: task.priority,
+                                  route: task.route, handlers: handlers, external: option, learned: learned)
+        var decision = engine.decide(input, rng: &rng)
+        decision.reasons += notes
+        let state = RoutingState(task: task, input: input, decision: decision, chain: chain, started: started)
+
+        switch decision.choice {
+        case .fail(let reason):
+            return finish(state, error: reason, completion)
+        case .internal(let handler), .internalFallback(let handler, _):
+            launch(state, arm: .internal(handler), shadow: false, completion)
+        case .external, .wait:
+            // `wait`: the key broker holds the call until a key frees (its queue, not a poll).
+            for _ in 0..<max(1, task.samples) { launch(state, arm: .external, shadow: false, completion) }
+        }
+        if let shadow = decision.shadow { launch(state, arm: shadow, shadow: true, completion) }
+    }
+
+    // MARK: Candidates
+
+    private func launch(_ state: RoutingState, arm: RouteArm, shadow: Bool, _ completion: @escaping (RoutedTaskResult) -> Void) {
+        let slot = state.reserveSlot()
+        let done: (Candidate, Bool, Int) -> Void = { [self] candidate, estimate, quota in
+            state.fill(slot, candidate, costIsEstimate: estimate, quotaRequests: quota)
+            // A chosen external call that found every key spent falls back to a handler.
+            if !shadow, arm == .external, candidate.errorKind == ExternalErrorKind.quotaExhausted.rawValue,
+               !state.fellBack, let fallback = bestInternalArm(state) {
+                state.fellBack = true
+                state.decision.choice = .internalFallback(handler: fallback, reason: "external call failed: \(candidate.errorMessage ?? "quota exhausted")")
+                state.decision.reasons.append("the external call found no key (\(candidate.errorMessage ?? "quota exhausted")); falling back to internal:\(fallback)")
+                launch(state, arm: .internal(fallback), shadow: false, completion)
+            }
+            if state.isComplete { complete(state, completion) }
+        }
+        if let handler = arm.handler {
+            runInternal(state.task, handler: handler, shadow: shadow) { done($0, false, 0) }
+        } else {
+            runExternal(state, shadow: shadow) { done($0.0, $0.1, $0.2) }
+        }
+    }
+
+    private func runInternal(_ task: RoutedTask, handler: String, shadow: Bool, _ done: @escaping (Candidate) -> Void) {
+        let input = JSONValue.object([JSONMember("kind", .string(task.kind)), JSONMember("text", .string(task.prompt)),
+                                      JSONMember("prompt", .string(task.prompt))])
+        var request = TaskRequest(handler: handler, value: input, priority: task.priority)
+        request.kind = task.kind
+        _ = coordinator.submit(request) { outcome in
+            switch outcome.result {
+            case .success:
+                done(Candidate(arm: .internal(handler), target: handler, output: Self.text(of: outcome.output ?? .null),
+                               latencyMs: Int64(outcome.elapsedMs), costUSD: 0, shadow: shadow))
+            case .failure(let failure):
+                done(Candidate(arm: .internal(handler), target: handler, output: "", errorKind: failure.kind.rawValue, errorMessage: failure.message,
+                               latencyMs: Int64(outcome.elapsedMs), costUSD: 0, shadow: shadow))
+            }
+        }
+    }
+
+    private func runExternal(_ state: RoutingState, shadow: Bool, _ done: @escaping ((Candidate, Bool, Int)) -> Void) {
+        guard let external else {
+            return done((Candidate(arm: .external, target: "-", output: "", errorKind: "unavailable", errorMessage: "no external route is configured", shadow: shadow), false, 0))
+        }
+        let task = state.task
+        var messages: [ChatMessage] = []
+        if let system = task.system { messages.append(ChatMessage(role: "system", content: system)) }
+        messages.append(ChatMessage(role: "user", content: task.prompt))
+        var call = ExternalCall(messages: messages, models: state.chain, priority: task.priority)
+        call.maxTokens = task.maxTokens
+        call.temperature = task.temperature ?? (task.samples > 1 ? 0.9 : nil)
+        let free = state.input.external?.free ?? false
+        external.run(call) { result in
+            switch result.result {
+            case .success(let completion):
+                done((Candidate(arm: .external, target: result.model ?? "-", output: completion.content, latencyMs: result.latencyMs,
+                                costUSD: completion.usage?.cost, tokens: completion.usage?.totalTokens, shadow: shadow),
+                      completion.usage?.costIsEstimate ?? false, free ? result.attempts : 0))
+            case .failure(let error):
+                done((Candidate(arm: .external, target: result.model ?? "-", output: "", errorKind: error.kind.rawValue, errorMessage: error.message,
+                                latencyMs: result.latencyMs, shadow: shadow), false, free ? result.attempts : 0))
+            }
+        }
+    }
+
+    /// A handler's answer as text: a string as is, `{"output"|"text"|"summary": string}`'s string,
+    /// anything else as compact JSON.
+    static func text(of value: JSONValue) -> String {
+        if case .string(let s) = value { return s }
+        for key in ["output", "text", "summary", "answer"] {
+            if case .string(let s)? = value[key] { return s }
+        }
+        return value.serialized
+    }
+
+    private func bestInternalArm(_ state: RoutingState) -> String? {
+        state.decision.arms.filter { $0.arm.kind == .internal && $0.ineligible == nil }.max { $0.utility < $1.utility }?.arm.handler
+    }
+
+    // MARK: Scoring, merging, learning
+
+    private func complete(_ state: RoutingState, _ completion: @escaping (RoutedTaskResult) -> Void) {
+        let candidates = state.candidates
+        let context = ScoringContext(candidates: candidates, reference: state.task.reference)
+        var stored: [StoredCandidate] = []
+        var observations: [StatsObservation] = []
+        let bucket = state.decision.complexity.bucket
+        for (i, candidate) in candidates.enumerated() {
+            var entry = StoredCandidate(candidate: candidate, chosen: !candidate.shadow, costIsEstimate: state.estimates[i], quotaRequests: state.quota[i])
+            // Availability failures say nothing about quality: they are stored, not learned from.
+            let learnable = ![ExternalErrorKind.quotaExhausted.rawValue, ExternalErrorKind.cancelled.rawValue, "unavailable", "shutting_down"].contains(candidate.errorKind ?? "")
+            if candidate.succeeded {
+                let combined = scorers.score(i, in: context)
+                entry.score = combined.score
+                entry.passed = combined.score >= state.task.minQuality
+                entry.scoreDetail = .object([
+                    JSONMember("explanation", .string(combined.explanation)),
+                    JSONMember("parts", .array(combined.parts.map { p in
+                        .object([JSONMember("scorer", .string(p.scorer)), JSONMember("weight", .number(p.weight)),
+                                 JSONMember("score", .number(p.score.score)), JSONMember("explanation", .string(p.score.explanation))])
+                    })),
+                ])
+            } else if learnable {
+                entry.score = 0
+                entry.passed = false
+                entry.scoreDetail = .object([JSONMember("explanation", .string("the call failed: \(candidate.errorKind ?? "?")"))])
+            }
+            if engine.learning, learnable, let score = entry.score, let passed = entry.passed {
+                observations.append(StatsObservation(key: StatsKey(kind: state.task.kind, bucket: bucket, arm: candidate.arm), score: score,
+                                                     passed: passed, latencyMs: candidate.latencyMs, costUSD: candidate.costUSD))
+            }
+            stored.append(entry)
+        }
+        let scores = stored.map(\.score)
+        var merged: MergeResult?
+        if state.task.merge == .synthesize, Merger.qualifying(candidates).count >= 2, external != nil {
+            return synthesize(state, stored: stored, observations: observations, completion)
+        }
+        merged = Merger.merge(state.task.merge == .synthesize ? .best : state.task.merge, candidates, scores: scores)
+        let error = merged == nil ? Self.failureSummary(candidates) : nil
+        finish(state, stored: stored, observations: observations, merged: merged, error: error, completion)
+    }
+
+    /// Mixture-of-Agents style aggregation: one more external call fuses the candidates.
+    private func synthesize(_ state: RoutingState, stored: [StoredCandidate], observations: [StatsObservation],
+                            _ completion: @escaping (RoutedTaskResult) -> Void) {
+        let candidates = state.candidates
+        let used = Merger.qualifying(candidates)
+        var call = ExternalCall(messages: [ChatMessage(role: "user", content: SynthesisPrompt.build(task: state.task.prompt, candidates: candidates))],
+                                models: state.chain, priority: state.task.priority)
+        call.maxTokens = state.task.maxTokens
+        external?.run(call) { [self] result in
+            var merged: MergeResult
+            switch result.result {
+            case .success(let c):
+                merged = MergeResult(output: c.content, used: used, explanation: "synthesized from \(used.count) candidates by \(result.model ?? "the chain")")
+            case .failure(let e):
+                merged = Merger.merge(.best, candidates, scores: stored.map(\.score))
+                    ?? MergeResult(output: "", used: [], explanation: "")
+                merged.explanation += " (synthesis failed: \(e.kind.rawValue); best candidate instead)"
+            }
+            finish(state, stored: stored, observations: observations, merged: merged, error: nil, completion)
+        }
+    }
+
+    private static func failureSummary(_ candidates: [Candidate]) -> String {
+        let chosen = candidates.filter { !$0.shadow }
+        guard !chosen.isEmpty else { return "no candidate ran" }
+        return chosen.map { c in
+            c.succeeded ? "\(c.arm) (\(c.target)): empty answer" : "\(c.arm) (\(c.target)): \(c.errorKind ?? "failed"): \(c.errorMessage ?? "")"
+        }.joined(separator: "; ")
+    }
+
+    private func finish(_ state: RoutingState, error: String, _ completion: @escaping (RoutedTaskResult) -> Void) {
+        finish(state, stored: [], observations: [], merged: nil, error: error, completion)
+    }
+
+    private func finish(_ state: RoutingState, stored: [StoredCandidate], observations: [StatsObservation], merged: MergeResult?, error: String?,
+                        _ completion: @escaping (RoutedTaskResult) -> Void) {
+        let decision = state.decision
+        let answered = decision.choice.arm ?? (decision.choice.label == "wait" ? RouteArm.external : nil)
+        let task = StoredTask(taskId: state.task.id, at: state.started, kind: state.task.kind, agent: state.task.agent.name, prompt: state.task.prompt,
+                              complexity: decision.complexity.score, bucket: decision.complexity.bucket, minQuality: state.task.minQuality,
+                              choice: decision.choice.label, arm: answered?.description, shadowArm: decision.shadow?.description,
+                              learning: decision.learning, decision: decision.json(input: state.input), output: merged?.output,
+                              merge: merged.map { _ in state.task.merge.rawValue }, status: merged == nil ? "failed" : "ok", candidates: stored)
+        var storeError: String?
+        do {
+            try store.record(task, observations: observations)
+        } catch {
+            storeError = "\(error)"
+            logger.error("task \(task.taskId) was answered but could not be stored: \(error)")
+        }
+        completion(RoutedTaskResult(task: task, decision: decision, merged: merged, error: error, storeError: storeError))
+    }
+
+    // MARK: External option
+
+    /// The external route as JHADE sees it: the planned chain, whether a key can serve now, the
+    /// expected cost from catalog prices, and quota pressure.
+    private func externalOption(_ task: RoutedTask, notes: inout [String]) -> (ExternalOption?, [String]) {
+        guard let external else { return (nil, []) }
+        var messages: [ChatMessage] = []
+        if let system = task.system { messages.append(ChatMessage(role: "system", content: system)) }
+        messages.append(ChatMessage(role: "user", content: task.prompt))
+        var call = ExternalCall(messages: messages, models: task.models, priority: task.priority)
+        call.maxTokens = task.maxTokens
+        var planNotes: [String] = []
+        let chain: [String]
+        switch external.plan(call, notes: &planNotes) {
+        case .success(let planned): chain = planned
+        case .failure(let error):
+            return (ExternalOption(chain: task.models, availability: .unavailable(error.message)), task.models)
+        }
+        notes += planNotes.map { "external: \($0)" }
+        let (route, upstream) = external.routes.resolve(chain[0])
+        let availability = route.broker?.availability(model: upstream, priority: task.priority, estimatedTokens: call.estimatedTokens) ?? .now
+        var free = true, strong = false
+        var cost: Double? = 0
+        for model in chain {
+            let (r, id) = external.routes.resolve(model)
+            let info = r.catalog[id]
+            let isFree = info?.isFree ?? (id.hasSuffix(":free") || r.broker == nil)
+            free = free && isFree
+            if !isFree { strong = true }
+        }
+        if let info = route.catalog[upstream] {
+            cost = CostEstimator.estimate(usage: ChatUsage(promptTokens: call.estimatedTokens, completionTokens: task.maxTokens ?? 256), model: info).cost
+        } else if !free {
+            cost = nil
+        }
+        return (ExternalOption(chain: chain, availability: availability, expectedCostUSD: cost, free: free,
+                               quotaPressure: route.broker?.quotaPressure() ?? 0, strong: strong), chain)
+    }
+}
+
+/// The candidates of one task as they arrive.
+private final class RoutingState {
+    let task: RoutedTask
+    let input: DecisionInput
+    var decision: Decision
+    let chain: [String]
+    let started: EpochMillis
+    private var slots: [Candidate?] = []
+    var estimates: [Bool] = []
+    var quota: [Int] = []
+    var fellBack = false
+    private var completed = false
+
+    init(task: RoutedTask, input: DecisionInput, decision: Decision, chain: [String], started: EpochMillis) {
+        self.task = task
+        self.input = input
+        self.decision = decision
+        self.chain = chain
+        self.started = started
+    }
+
+    func reserveSlot() -> Int {
+        slots.append(nil)
+        estimates.append(false)
+        quota.append(0)
+        return slots.count - 1
+    }
+
+    func fill(_ slot: Int, _ candidate: Candidate, costIsEstimate: Bool, quotaRequests: Int) {
+        slots[slot] = candidate
+        estimates[slot] = costIsEstimate
+        quota[slot] = quotaRequests
+    }
+
+    /// Every launched candidate answered (once: a fallback launched meanwhile keeps it open).
+    var isComplete: Bool {
+        guard !completed, slots.allSatisfy({ $0 != nil }) else { return false }
+        completed = true
+        return true
+    }
+
+    var candidates: [Candidate] { slots.compactMap { $0 } }
+}

@@ -1,0 +1,390 @@
+import ArgumentParser
+import ChimeraCore
+import ChimeraRuntime
+import ChimeraStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `chimera task`: tasks routed by JHADE (internal handler or external model), scored by the
+/// mediator, stored with their decisions in `$CHIMERA_HOME/runs.sqlite`, and learned from.
+struct TaskCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "task",
+        abstract: "Run a task through JHADE: an internal handler or an external model, whichever is expected to do best.",
+        discussion: """
+        Internal handlers are the config's handlers (and single-handler pools) that list "kinds"; their \
+        "capability" (0-1) is JHADE's prior. The answer is scored (--scorer), the score updates what JHADE \
+        learned for the task kind and complexity, and the decision is stored: `chimera explain TASK_ID` \
+        shows why, `chimera report` compares internal and external.
+        Batch: --batch FILE takes one JSON object per line, {"prompt": …, "kind": …, "reference": …, "id": …} \
+        (kind defaults to --kind), and prints one JSON line per task, in input order.
+        Exit status: 0 every task answered, 1 a task got no answer, 2 usage or configuration error.
+        """
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Argument(help: "The prompt (default: read stdin).")
+    var prompt: String?
+
+    @Option(help: "Task kind: selects the internal handlers that may serve it and what JHADE learned about it.")
+    var kind = "general"
+
+    @Option(help: "auto (JHADE decides), internal or external.")
+    var route = "auto"
+
+    @Option(help: "Agent profile biasing the decision: default, cost-aware, reasoning, creative, specialized.")
+    var agent = "default"
+
+    @Option(help: "The quality bar in [0, 1]: an answer passes when its score reaches it.")
+    var minQuality = 0.6
+
+    @Option(name: .customLong("model"), help: "External model; repeat for a chain (default: the fastest free catalog models that fit).")
+    var models: [String] = []
+
+    @Option(name: .customLong("scorer"), help: "Scorer with an optional weight, e.g. format, reference:2, agreement; repeat to combine (default: format, plus reference when one is given).")
+    var scorerSpecs: [String] = []
+
+    @Flag(help: "format scorer: the answer must be JSON.")
+    var requireJSON = false
+
+    @Option(help: "format scorer: a JSON Schema file the answer must satisfy (implies --require-json).")
+    var schema: String?
+
+    @Option(name: .customLong("section"), help: "format scorer: a section the answer must have (a heading or 'Name:'); repeat.")
+    var sections: [String] = []
+
+    @Option(help: "format scorer: shortest acceptable answer, in characters.")
+    var minLength: Int?
+
+    @Option(help: "format scorer: longest acceptable answer, in characters.")
+    var maxLength: Int?
+
+    @Option(help: "A reference answer for the reference scorer.")
+    var reference: String?
+
+    @Option(help: "A file holding the reference answer.")
+    var referenceFile: String?
+
+    @Option(help: "Share of tasks (0-1) also run on the other route, for evaluation.")
+    var shadow = 0.0
+
+    @Flag(help: "Freeze learning: decide on posterior means, and do not update the statistics.")
+    var noLearn = false
+
+    @Option(help: "Seed of JHADE's sampling (Thompson draws, shadow choice).")
+    var seed: UInt64 = 0x4A48_4144
+
+    @Option(help: "Candidates to ask the chosen external route for.")
+    var samples = 1
+
+    @Option(help: "How candidates become one answer: best, vote, first_success, concat, synthesize.")
+    var merge = "best"
+
+    @Option(help: "Latency budget in milliseconds.")
+    var latencyBudgetMs: Int64?
+
+    @Option(help: "Cost budget per task in USD.")
+    var costBudget: Double?
+
+    @Option(help: "A system message for external models.")
+    var system: String?
+
+    @Option(help: "Largest answer in tokens (external).")
+    var maxTokens: Int?
+
+    @Option(help: "Priority: low, normal, high or critical.")
+    var priority = "normal"
+
+    @Option(help: "File with one JSON task per line.")
+    var batch: String?
+
+    @Option(help: "Tasks in flight at once in batch mode.")
+    var concurrency = 8
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    @Option(help: "API base URL (default: $OPENROUTER_BASE_URL, else the config's openrouter.base_url, else https://openrouter.ai/api/v1).")
+    var baseURL: String?
+
+    @Option(help: "Agent workers to start for external calls.")
+    var workers = 2
+
+    func validate() throws {
+        guard RoutePreference(rawValue: route) != nil else { throw ValidationError("--route must be auto, internal or external") }
+        guard (0...1).contains(minQuality) else { throw ValidationError("--min-quality must be from 0 to 1") }
+        guard (0...1).contains(shadow) else { throw ValidationError("--shadow must be from 0 to 1") }
+        guard samples >= 1, samples <= 16 else { throw ValidationError("--samples must be from 1 to 16") }
+        guard MergeStrategy(rawValue: merge) != nil else {
+            throw ValidationError("--merge must be one of \(MergeStrategy.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard TaskPriority(name: priority) != nil else { throw ValidationError("--priority must be low, normal, high or critical") }
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard workers >= 1, workers <= 64 else { throw ValidationError("--workers must be from 1 to 64") }
+        if batch != nil, prompt != nil { throw ValidationError("give a prompt or --batch, not both") }
+        if reference != nil, referenceFile != nil { throw ValidationError("give --reference or --reference-file, not both") }
+        for spec in scorerSpecs {
+            do { _ = try ScorerSpec.parse(spec) } catch { throw ValidationError("--scorer \(spec): \(error)") }
+        }
+    }
+
+    func run() throws {
+        let logger = try common.bootstrapLogging()
+        var config = try common.loadConfig().config
+        let scorers = try buildScorers()
+        let tasks = try readTasks()
+        let handlers = config.handlerCapabilities
+        let preference = RoutePreference(rawValue: route)!
+        let needsExternal = preference != .internal
+        // Only the pools JHADE can use run: handler pools, plus agent workers for external calls.
+        let handlerNames = Set(handlers.map(\.handler))
+        config.pools.removeAll { pool in !pool.handlers.contains { handlerNames.contains($0) } && !pool.handlers.contains(ExternalChatHandler.handlerName) }
+        if needsExternal, !config.pools.contains(where: { $0.handlers.contains(ExternalChatHandler.handlerName) }) {
+            var agents = PoolConfig(name: "agents", handlers: BuiltinHandlerNames.agent)
+            agents.agent = "default"
+            agents.size = workers
+            agents.maxConcurrency = 256
+            config.pools.append(agents)
+        }
+        if !needsExternal { config.pools.removeAll { $0.handlers.contains(ExternalChatHandler.handlerName) } }
+        if preference == .internal {
+            let served = Set(handlers.flatMap(\.kinds))
+            if let missing = tasks.first(where: { !served.contains($0.kind) }) {
+                printError("no internal handler serves kind \"\(missing.kind)\"" + (served.isEmpty ? " (no handler in the config declares \"kinds\")"
+                    : " (the config's handlers serve: \(served.sorted().joined(separator: ", ")))") + ", and --route internal rules out external models")
+                throw ExitCode(ExitCodes.usage)
+            }
+        }
+        if config.pools.isEmpty {
+            printError("no internal handler serves kind \"\(kind)\" (declare one in the config's handlers with \"kinds\"), and --route internal rules out external models")
+            throw ExitCode(ExitCodes.usage)
+        }
+
+        let environment = ProcessEnvironment.current
+        let home = ConfigLoader.homeDirectory(environment: environment)
+        let store: RunStore
+        do {
+            store = try RunStore(path: home + "/" + RunStore.fileName)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(ExitCodes.usage)
+        }
+        let loop = try EventLoop()
+        let clock = SystemWallClock()
+        var external: ExternalSetup?
+        if needsExternal {
+            do {
+                external = try ExternalSetup.open(config: config, baseURL: baseURL, chain: models, loop: loop, clock: clock,
+                                                  environment: environment, logger: logger, requireKeys: preference == .external)
+            } catch {
+                try? loop.close()
+                throw error
+            }
+        }
+        let coordinator = Coordinator(loop: loop, config: config, workerExecutable: FileIO.executablePath(), logger: logger)
+        let runner = external.map { ExternalCallRunner(coordinator: coordinator, routes: $0.routes, loop: loop, clock: clock, logger: logger) }
+        var engine = DecisionEngine()
+        engine.learning = !noLearn
+        engine.shadowFraction = shadow
+        let router = TaskRouter(coordinator: coordinator, external: runner, handlers: handlers, store: store, engine: engine,
+                                scorers: scorers, seed: seed, clock: clock, logger: logger)
+
+        var failures = 0
+        var lines: [Int: String] = [:]
+        var nextToPrint = 0, nextToStart = 0, inFlight = 0
+        let window = batch == nil ? 1 : concurrency
+        let jsonLines = json || batch != nil
+
+        func startMore() {
+            while inFlight < window, nextToStart < tasks.count {
+                let index = nextToStart
+                nextToStart += 1
+                inFlight += 1
+                router.run(tasks[index]) { result in
+                    inFlight -= 1
+                    if result.merged == nil { failures += 1 }
+                    lines[index] = render(result, index: index, jsonLines: jsonLines)
+                    while let line = lines.removeValue(forKey: nextToPrint) {
+                        if !line.isEmpty { printLine(line) }
+                        nextToPrint += 1
+                    }
+                    if nextToPrint == tasks.count {
+                        coordinator.shutdown(reason: "all tasks answered")
+                    } else {
+                        startMore()
+                    }
+                }
+            }
+        }
+
+        var summary: ShutdownSummary?
+        coordinator.onStopped = { summary = $0 }
+        var released = false
+        coordinator.observer = { event in
+            guard case .shutdownStarted = event, !released else { return }
+            released = true
+            runner?.cancelPending()
+            external?.close()
+        }
+        do {
+            try coordinator.start(handleSignals: true)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(ExitCodes.usage)
+        }
+        if tasks.isEmpty { coordinator.shutdown(reason: "no tasks") } else { startMore() }
+        loop.run()
+        try loop.close()
+        if let summary, summary.signal != nil { throw ExitCode(summary.isClean ? 0 : ExitCodes.interrupted) }
+        if failures > 0 { throw ExitCode(ExitCodes.taskFailed) }
+    }
+
+    // MARK: Output
+
+    private func render(_ result: RoutedTaskResult, index: Int, jsonLines: Bool) -> String {
+        let task = result.task
+        let chosen = task.candidates.first { $0.chosen && $0.candidate.output == result.merged?.output } ?? task.candidates.first { $0.chosen }
+        if !jsonLines {
+            if let merged = result.merged {
+                let score = chosen?.score.map { " score \(ComplexityEstimate.format($0))" } ?? ""
+                FileIO.writeAll(Array("task \(task.taskId): \(task.choice) \(task.arm ?? "-") (\(chosen?.candidate.target ?? "-"))\(score)\n".utf8), fd: 2)
+                return merged.output
+            }
+            printError("task \(task.taskId): \(result.error ?? "no answer") (chimera explain \(task.taskId))")
+            return ""
+        }
+        var members: [JSONMember] = []
+        if batch != nil { members.append(JSONMember("index", .number(Double(index)))) }
+        members += [
+            JSONMember("task_id", .string(task.taskId)),
+            JSONMember("kind", .string(task.kind)),
+            JSONMember("ok", .bool(result.merged != nil)),
+            JSONMember("choice", .string(task.choice)),
+            JSONMember("route", task.arm.map { .string($0) } ?? .null),
+            JSONMember("target", chosen.map { .string($0.candidate.target) } ?? .null),
+            JSONMember("output", result.merged.map { .string($0.output) } ?? .null),
+            JSONMember("score", chosen?.score.map { .number($0) } ?? .null),
+            JSONMember("passed", chosen?.passed.map { .bool($0) } ?? .null),
+            JSONMember("complexity", .number((task.complexity * 1000).rounded() / 1000)),
+            JSONMember("shadow", task.shadowArm.map { .string($0) } ?? .null),
+            JSONMember("candidates", .array(task.candidates.map { c in
+                .object([
+                    JSONMember("route", .string(c.candidate.arm.description)), JSONMember("target", .string(c.candidate.target)),
+                    JSONMember("shadow", .bool(c.candidate.shadow)), JSONMember("ok", .bool(c.candidate.succeeded)),
+                    JSONMember("error", c.candidate.errorKind.map { .string($0) } ?? .null),
+                    JSONMember("score", c.score.map { .number($0) } ?? .null),
+                    JSONMember("latency_ms", .number(Double(c.candidate.latencyMs))),
+                    JSONMember("cost_usd", c.candidate.costUSD.map { .number($0) } ?? .null),
+                ])
+            })),
+        ]
+        if let error = result.error { members.append(JSONMember("error", .string(error))) }
+        if let error = result.storeError { members.append(JSONMember("store_error", .string(error))) }
+        return JSONValue.object(members).serialized
+    }
+
+    // MARK: Input
+
+    private func buildScorers() throws -> ScorerSet {
+        var specs = try scorerSpecs.map { spec -> (name: String, weight: Double) in
+            do { return try ScorerSpec.parse(spec) } catch { throw ValidationError("--scorer \(spec): \(error)") }
+        }
+        if specs.isEmpty {
+            specs = [("format", 1)]
+            if reference != nil || referenceFile != nil || batch != nil { specs.append(("reference", 1)) }
+        }
+        var schemaValue: JSONSchema?
+        if let schema {
+            do {
+                let text = String(decoding: try FileIO.readAll(schema), as: UTF8.self)
+                schemaValue = try JSONSchema(JSONParser.parse(text))
+            } catch {
+                printError("\(schema): not a usable JSON Schema: \(error)")
+                throw ExitCode(ExitCodes.usage)
+            }
+        }
+        var entries: [(scorer: any QualityScorer, weight: Double)] = []
+        for spec in specs {
+            switch spec.name {
+            case "format":
+                entries.append((FormatScorer(requireJSON: requireJSON || schemaValue != nil, schema: schemaValue, requiredSections: sections,
+                                             minLength: minLength, maxLength: maxLength), spec.weight))
+            case "reference": entries.append((ReferenceScorer(), spec.weight))
+            case "agreement": entries.append((AgreementScorer(), spec.weight))
+            default:
+                printError("--scorer \(spec.name) is not available in this version (available: format, reference, agreement)")
+                throw ExitCode(ExitCodes.usage)
+            }
+        }
+        return ScorerSet(entries)
+    }
+
+    private func readTasks() throws -> [RoutedTask] {
+        var referenceText = reference
+        if let referenceFile {
+            do { referenceText = String(decoding: try FileIO.readAll(referenceFile), as: UTF8.self) } catch {
+                printError("\(referenceFile): cannot read the reference: \(error)")
+                throw ExitCode(ExitCodes.usage)
+            }
+        }
+        func make(_ prompt: String, kind: String, reference: String?, id: String?) -> RoutedTask {
+            var task = RoutedTask(id: id ?? Self.newTaskId(), kind: kind, prompt: prompt)
+            task.system = system
+            task.agent = AgentBias.named(agent)
+            task.minQuality = minQuality
+            task.route = RoutePreference(rawValue: route)!
+            task.models = models
+            task.latencyBudgetMs = latencyBudgetMs
+            task.costBudgetUSD = costBudget
+            task.priority = TaskPriority(name: priority)!
+            task.maxTokens = maxTokens
+            task.reference = reference
+            task.merge = MergeStrategy(rawValue: merge)!
+            task.samples = samples
+            return task
+        }
+        if let batch {
+            let bytes: [UInt8]
+            do { bytes = try FileIO.readAll(batch) } catch {
+                printError("\(batch): cannot read the batch file: \(error)")
+                throw ExitCode(ExitCodes.usage)
+            }
+            var tasks: [RoutedTask] = []
+            var problems: [String] = []
+            var ids = Set<String>()
+            for (n, line) in String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                guard !line.allSatisfy(\.isWhitespace) else { continue }
+                guard let value = try? JSONParser.parse(String(line)), case .object = value else {
+                    problems.append("\(batch):\(n + 1): expected a JSON object like {\"prompt\": \"…\", \"kind\": \"…\"}")
+                    continue
+                }
+                guard case .string(let text)? = value["prompt"], !text.isEmpty else {
+                    problems.append("\(batch):\(n + 1): missing \"prompt\" (a non-empty string)")
+                    continue
+                }
+                let id = value["id"]?.stringValue
+                if let id, !ids.insert(id).inserted { problems.append("\(batch):\(n + 1): id \"\(id)\" is used twice") }
+                tasks.append(make(text, kind: value["kind"]?.stringValue ?? kind, reference: value["reference"]?.stringValue ?? referenceText, id: id))
+            }
+            if !problems.isEmpty {
+                for p in problems { printError(p) }
+                throw ExitCode(ExitCodes.usage)
+            }
+            return tasks
+        }
+        if let prompt { return [make(prompt, kind: kind, reference: referenceText, id: nil)] }
+        guard isatty(0) == 0 else { throw ValidationError("no prompt: give one as an argument, pipe it in, or use --batch FILE") }
+        let text = String(decoding: (try? FileIO.readAll(fd: 0)) ?? [], as: UTF8.self)
+        guard !text.allSatisfy(\.isWhitespace) else { throw ValidationError("the prompt on stdin is empty") }
+        return [make(text, kind: kind, reference: referenceText, id: nil)]
+    }
+
+    /// `t_` + milliseconds since 1970 in base 36 + 6 random hex digits: sortable by time, unique enough.
+    static func newTaskId() -> String {
+        let ms = String(UInt64(SystemWallClock().now()), radix: 36)
+        let random = String(UInt32.random(in: 0..<(1 << 24)), radix: 16)
+        return "t_\(ms)\(String(repeating: "0", count: 6 - random.count))\(random)"
+    }
+}
