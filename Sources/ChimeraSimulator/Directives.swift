@@ -15,6 +15,8 @@
 /// | `drop-before` | the connection closes before any response byte |
 /// | `latency=MS` | this request's latency instead of the configured one |
 /// | `hang` | headers (and keep-alive comments) are sent, then nothing until the client gives up |
+/// | `reply=TEXT` | the reply is TEXT (no `,` or `]]` in it) instead of the echo |
+/// | `verdict=A` | the reply is a pairwise judge's verdict, `Verdict: [[A]]` (A, B or C) |
 /// | `no-cost` | usage without `cost` and `cost_details` (as from a server without usage accounting); the call is billed as usual |
 struct Directives: Equatable {
     var status: Int?
@@ -29,6 +31,7 @@ struct Directives: Equatable {
     var latencyMs: Int?
     var hang = false
     var noCost = false
+    var reply: String?
 
     /// Any directive that injects a failure (as opposed to timing).
     var hasInBandFault: Bool { midstreamError || errorFirst || errorBody200 || choiceError || emptyChoices || drop || dropBefore || hang }
@@ -82,8 +85,14 @@ struct Directives: Equatable {
         case "drop-before": try flag(); dropBefore = true
         case "hang": try flag(); hang = true
         case "no-cost": try flag(); noCost = true
+        case "verdict":
+            guard let value, ["A", "B", "C"].contains(value) else { throw Invalid(directive: item, reason: "verdict needs A, B or C") }
+            reply = "Verdict: [[\(value)]]"
+        case "reply":
+            guard let value, !value.isEmpty else { throw Invalid(directive: item, reason: "reply needs the text: reply=TEXT") }
+            reply = value
         default:
-            throw Invalid(directive: item, reason: "unknown directive; known: status=N, retry-after=S, midstream-error, error-first, 200-error, choice-error, empty-choices, drop, drop-before, latency=MS, hang, no-cost")
+            throw Invalid(directive: item, reason: "unknown directive; known: status=N, retry-after=S, midstream-error, error-first, 200-error, choice-error, empty-choices, drop, drop-before, latency=MS, hang, no-cost, reply=TEXT, verdict=A|B|C")
         }
     }
 }

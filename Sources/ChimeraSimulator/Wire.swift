@@ -59,7 +59,8 @@ struct Reply {
     var finishReason: String
 
     init(prompt: Prompt, maxTokens: Int?) {
-        let text = "Simulated reply to: " + String(prompt.lastUserText.prefix(200))
+        // `reply=TEXT` answers with TEXT exactly (a canned judge verdict, a JSON document…).
+        let text = prompt.directives.reply ?? ("Simulated reply to: " + String(prompt.lastUserText.prefix(200)))
         var pieces: [String] = []
         var current = ""
         var inWord = false

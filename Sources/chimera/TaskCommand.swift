@@ -43,7 +43,7 @@ struct TaskCommand: ParsableCommand {
     @Option(name: .customLong("model"), help: "External model; repeat for a chain (default: the fastest free catalog models that fit).")
     var models: [String] = []
 
-    @Option(name: .customLong("scorer"), help: "Scorer with an optional weight, e.g. format, reference:2, agreement; repeat to combine (default: format, plus reference when one is given).")
+    @Option(name: .customLong("scorer"), help: "Scorer with an optional weight: format, reference, agreement, judge (a model grades; several answers are compared in pairs, both orders), custom (--custom-scorer); e.g. reference:2; repeat to combine (default: format, plus reference when one is given).")
     var scorerSpecs: [String] = []
 
     @Flag(help: "format scorer: the answer must be JSON.")
@@ -60,6 +60,15 @@ struct TaskCommand: ParsableCommand {
 
     @Option(help: "format scorer: longest acceptable answer, in characters.")
     var maxLength: Int?
+
+    @Option(name: .customLong("judge-model"), help: "judge scorer: the judge's model; repeat for a chain (default: the task's chain).")
+    var judgeModels: [String] = []
+
+    @Option(help: "judge scorer: what a good answer is (default: correct, complete, faithful, clear, in the asked form).")
+    var rubric: String?
+
+    @Option(help: "custom scorer: the handler (config handlers[]) that scores answers.")
+    var customScorer: String?
 
     @Option(help: "A reference answer for the reference scorer.")
     var reference: String?
@@ -133,13 +142,22 @@ struct TaskCommand: ParsableCommand {
     func run() throws {
         let logger = try common.bootstrapLogging()
         var config = try common.loadConfig().config
-        let scorers = try buildScorers()
+        let (scorers, judge, customScoring) = try buildScorers()
+        if judge != nil, RoutePreference(rawValue: route) == .internal {
+            printError("--scorer judge needs an external model, which --route internal rules out")
+            throw ExitCode(ExitCodes.usage)
+        }
         let tasks = try readTasks()
         let handlers = config.handlerCapabilities
         let preference = RoutePreference(rawValue: route)!
-        let needsExternal = preference != .internal
-        // Only the pools JHADE can use run: handler pools, plus agent workers for external calls.
-        let handlerNames = Set(handlers.map(\.handler))
+        let needsExternal = preference != .internal || judge != nil
+        if let customScoring, config.pool(serving: customScoring.handler) == nil {
+            printError("--custom-scorer \(customScoring.handler): no handler of that name in the config (its handlers: \(config.pools.flatMap(\.handlers).sorted().joined(separator: ", ")))")
+            throw ExitCode(ExitCodes.usage)
+        }
+        // Only the pools JHADE can use run: handler pools (and the custom scorer's), plus agent workers for external calls.
+        var handlerNames = Set(handlers.map(\.handler))
+        if let customScoring { handlerNames.insert(customScoring.handler) }
         config.pools.removeAll { pool in !pool.handlers.contains { handlerNames.contains($0) } && !pool.handlers.contains(ExternalChatHandler.handlerName) }
         if needsExternal, !config.pools.contains(where: { $0.handlers.contains(ExternalChatHandler.handlerName) }) {
             var agents = PoolConfig(name: "agents", handlers: BuiltinHandlerNames.agent)
@@ -189,7 +207,7 @@ struct TaskCommand: ParsableCommand {
         engine.learning = !noLearn
         engine.shadowFraction = shadow
         let router = TaskRouter(coordinator: coordinator, external: runner, handlers: handlers, store: store, engine: engine,
-                                scorers: scorers, seed: seed, clock: clock, logger: logger)
+                                scorers: scorers, judge: judge, customScorer: customScoring, seed: seed, clock: clock, logger: logger)
 
         var failures = 0
         var lines: [Int: String] = [:]
@@ -287,7 +305,8 @@ struct TaskCommand: ParsableCommand {
 
     // MARK: Input
 
-    private func buildScorers() throws -> ScorerSet {
+    /// The synchronous scorers, and the judge and custom scorer settings when asked for.
+    private func buildScorers() throws -> (ScorerSet, JudgeSettings?, CustomScorerSettings?) {
         var specs = try scorerSpecs.map { spec -> (name: String, weight: Double) in
             do { return try ScorerSpec.parse(spec) } catch { throw ValidationError("--scorer \(spec): \(error)") }
         }
@@ -306,19 +325,32 @@ struct TaskCommand: ParsableCommand {
             }
         }
         var entries: [(scorer: any QualityScorer, weight: Double)] = []
+        var judge: JudgeSettings?
+        var custom: CustomScorerSettings?
         for spec in specs {
             switch spec.name {
+            case "judge":
+                var settings = JudgeSettings(weight: spec.weight)
+                settings.models = judgeModels
+                if let rubric { settings.rubric = rubric }
+                judge = settings
+            case "custom":
+                guard let customScorer else {
+                    printError("--scorer custom needs --custom-scorer HANDLER (a handler in the config that scores answers)")
+                    throw ExitCode(ExitCodes.usage)
+                }
+                custom = CustomScorerSettings(handler: customScorer, weight: spec.weight)
             case "format":
                 entries.append((FormatScorer(requireJSON: requireJSON || schemaValue != nil, schema: schemaValue, requiredSections: sections,
                                              minLength: minLength, maxLength: maxLength), spec.weight))
             case "reference": entries.append((ReferenceScorer(), spec.weight))
             case "agreement": entries.append((AgreementScorer(), spec.weight))
             default:
-                printError("--scorer \(spec.name) is not available in this version (available: format, reference, agreement)")
+                printError("--scorer \(spec.name) is unknown (known: \(ScorerSpec.knownNames.joined(separator: ", ")))")
                 throw ExitCode(ExitCodes.usage)
             }
         }
-        return ScorerSet(entries)
+        return (ScorerSet(entries), judge, custom)
     }
 
     private func readTasks() throws -> [RoutedTask] {

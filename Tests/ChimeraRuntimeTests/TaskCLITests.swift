@@ -153,6 +153,51 @@ struct TaskCLITests {
         await sim.stop()
     }
 
+    @Test func theJudge_gradesOneAnswer_andComparesSeveral_inBothOrders() async throws {
+        let sim = OpenRouterSimulator(config: AskTests.simulatorConfig())
+        _ = try await sim.start()
+        let box = KeysSandbox(config: Self.config())
+        // One answer: graded alone. The directive makes the simulator answer as a judge would.
+        let single = try await task(box, sim, ["--route", "external", "--json", "--scorer", "judge", "[[sim:reply=Score: 8/10]] Grade me"])
+        let s = try #require(try helpers.lines(single.stdoutText).first)
+        #expect(s["score"]?.numberValue == 0.8, "\(single.stdoutText) \(single.stderrText)")
+        #expect(chatRequests(sim) == 2, "the answer and one judge call")
+        let detail = try #require(try store(box).task(s["task_id"]?.stringValue ?? "")?.candidates.first?.scoreDetail)
+        #expect(detail["explanation"]?.stringValue == "0.80 = judge 0.80×1", "\(detail.serialized)")
+
+        // Two answers: each pair is judged twice, in both orders. This judge always prefers the
+        // answer shown first, so its verdicts cancel out: a tie, which is what position bias deserves.
+        let before = chatRequests(sim)
+        let pair = try await task(box, sim, ["--route", "external", "--json", "--samples", "2", "--scorer", "judge", "[[sim:verdict=A]] Which is better?"])
+        let p = try #require(try helpers.lines(pair.stdoutText).first)
+        #expect(chatRequests(sim) - before == 4, "two samples and two judge calls")
+        let candidates = try #require(try store(box).task(p["task_id"]?.stringValue ?? "")?.candidates)
+        #expect(candidates.count == 2 && candidates.allSatisfy { $0.score == 0.5 }, "\(candidates.map(\.scoreDetail.serialized))")
+        #expect(candidates[0].scoreDetail.serialized.contains("changed with the order"))
+        await sim.stop()
+    }
+
+    @Test func aCustomScorer_isAHandlerProcess() async throws {
+        let sim = OpenRouterSimulator(config: AskTests.simulatorConfig())
+        _ = try await sim.start()
+        let keys = AskTests.config().dropFirst().dropLast()
+        let box = KeysSandbox(config: """
+            {\(keys), "handlers": [{"name": "keyword_scorer", "command": "python3",
+                                    "args": ["\(Paths.packageRoot)/examples/handlers/python/keyword_scorer.py"]}]}
+            """)
+        // The reference has 4 content words (simulated, reply, tea, green); the answer has 3.
+        let run = try await task(box, sim, ["--route", "external", "--json", "--scorer", "custom", "--custom-scorer", "keyword_scorer",
+                                            "--reference", "Simulated reply: tea, green", "About tea"])
+        let line = try #require(try helpers.lines(run.stdoutText).first)
+        #expect(line["score"]?.numberValue == 0.75, "\(run.stdoutText) \(run.stderrText)")
+        let stored = try #require(try store(box).task(line["task_id"]?.stringValue ?? "")?.candidates.first)
+        #expect(stored.scoreDetail.serialized.contains("3 of 4 key words present"))
+        let missing = try await task(box, sim, ["--scorer", "custom", "x"])
+        #expect(missing.status == ChildExitStatus(code: 2, signal: 0))
+        #expect(missing.stderrText.contains("--scorer custom needs --custom-scorer HANDLER"))
+        await sim.stop()
+    }
+
     @Test func usageErrors_areClear() async throws {
         let sim = OpenRouterSimulator(config: AskTests.simulatorConfig())
         _ = try await sim.start()

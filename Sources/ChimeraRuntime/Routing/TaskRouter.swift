@@ -35,6 +35,32 @@ public struct RoutedTask: Sendable {
     }
 }
 
+/// The `judge` scorer: a model grades the answers through the normal external path. One answer
+/// is graded alone (`Score: N/10`); several are compared in pairs, each pair in both orders.
+public struct JudgeSettings: Sendable {
+    public var weight: Double
+    /// The judge's chain; empty: the task's external chain.
+    public var models: [String] = []
+    public var rubric = JudgePrompt.defaultRubric
+    /// Answers judged at most (pairs grow quadratically: 4 answers are 12 calls).
+    public var maxCandidates = 4
+
+    public init(weight: Double) { self.weight = weight }
+}
+
+/// The `custom` scorer: a handler process (config `handlers[]`) scores each answer. Its input is
+/// `{"task", "answer", "reference", "kind"}`; its output a number in [0, 1] or
+/// `{"score": n, "explanation": "…"}`.
+public struct CustomScorerSettings: Sendable {
+    public var handler: String
+    public var weight: Double
+
+    public init(handler: String, weight: Double) {
+        self.handler = handler
+        self.weight = weight
+    }
+}
+
 /// What became of a routed task: the stored record (decision, candidates with scores, answer).
 public struct RoutedTaskResult: Sendable {
     public var task: StoredTask
@@ -62,6 +88,8 @@ public final class TaskRouter {
     public let engine: DecisionEngine
     public let handlers: [HandlerCapability]
     public let scorers: ScorerSet
+    public let judge: JudgeSettings?
+    public let customScorer: CustomScorerSettings?
     private let coordinator: Coordinator
     private let external: ExternalCallRunner?
     private let store: RunStore
@@ -70,8 +98,11 @@ public final class TaskRouter {
     private var rng: SplitMix64
 
     public init(coordinator: Coordinator, external: ExternalCallRunner?, handlers: [HandlerCapability], store: RunStore,
-                engine: DecisionEngine = DecisionEngine(), scorers: ScorerSet = ScorerSet(), seed: UInt64 = 0x4A48_4144,
+                engine: DecisionEngine = DecisionEngine(), scorers: ScorerSet = ScorerSet(), judge: JudgeSettings? = nil,
+                customScorer: CustomScorerSettings? = nil, seed: UInt64 = 0x4A48_4144,
                 clock: any WallClock = SystemWallClock(), logger: Logger = Logger(label: "chimera.jhade")) {
+        self.judge = judge
+        self.customScorer = customScorer
         self.coordinator = coordinator
         self.external = external
         self.handlers = handlers
@@ -194,8 +225,105 @@ public final class TaskRouter {
 
     // MARK: Scoring, merging, learning
 
+    /// Every candidate answered: the asynchronous scorers (judge, custom) run, then the rest.
     private func complete(_ state: RoutingState, _ completion: @escaping (RoutedTaskResult) -> Void) {
         let candidates = state.candidates
+        var extra: [(scorer: any QualityScorer, weight: Double)] = []
+        var pending = 2
+        let next = { [self] in
+            pending -= 1
+            if pending == 0 { score(state, extra: extra, completion) }
+        }
+        runJudge(state, candidates) { scores in
+            if let scores, let judge = self.judge { extra.append((PrecomputedScorer(name: "judge", scores: scores), judge.weight)) }
+            next()
+        }
+        runCustomScorer(state, candidates) { scores in
+            if let scores, let custom = self.customScorer { extra.append((PrecomputedScorer(name: "custom", scores: scores), custom.weight)) }
+            next()
+        }
+    }
+
+    /// LLM-as-judge over the successful candidates: a single grade for one, every pair in both
+    /// orders for several. Calls that fail or give no verdict leave the candidate without one.
+    private func runJudge(_ state: RoutingState, _ candidates: [Candidate], _ done: @escaping ([Int: QualityScore]?) -> Void) {
+        guard let judge, let external else { return done(nil) }
+        let judged = Array(candidates.indices.filter { candidates[$0].succeeded && !candidates[$0].output.isEmpty }.prefix(judge.maxCandidates))
+        guard !judged.isEmpty else { return done(nil) }
+        let chain = judge.models.isEmpty ? state.chain : judge.models
+        let task = state.task
+        func ask(_ prompt: String, _ reply: @escaping (String?) -> Void) {
+            var call = ExternalCall(messages: [ChatMessage(role: "user", content: prompt)], models: chain, priority: task.priority)
+            call.maxTokens = 400
+            call.temperature = 0
+            external.run(call) { result in
+                if case .success(let c) = result.result { reply(c.content) } else { reply(nil) }
+            }
+        }
+        if judged.count == 1 {
+            let i = judged[0]
+            return ask(JudgePrompt.single(task: task.prompt, answer: candidates[i].output, rubric: judge.rubric)) { reply in
+                guard let reply, let score = JudgeVerdict.score(from: reply) else {
+                    return done([i: QualityScore(0.5, "the judge gave no score" + (reply == nil ? " (the call failed)" : ""))])
+                }
+                done([i: QualityScore(score, "graded \(Int((score * 10).rounded()))/10 by the judge")])
+            }
+        }
+        var pairs: [PairwiseJudging.Pair] = []
+        for a in 0..<judged.count { for b in (a + 1)..<judged.count { pairs.append(PairwiseJudging.Pair(i: judged[a], j: judged[b], forward: nil, backward: nil)) } }
+        var outstanding = pairs.count * 2
+        let finish = {
+            outstanding -= 1
+            guard outstanding == 0 else { return }
+            var scores: [Int: QualityScore] = [:]
+            for (index, score) in PairwiseJudging.scores(count: candidates.count, pairs: pairs).enumerated() {
+                if let score { scores[index] = score }
+            }
+            done(scores)
+        }
+        for (p, pair) in pairs.enumerated() {
+            ask(JudgePrompt.pairwise(task: task.prompt, first: candidates[pair.i].output, second: candidates[pair.j].output, rubric: judge.rubric)) { reply in
+                pairs[p].forward = reply.flatMap(JudgeVerdict.preference(from:))
+                finish()
+            }
+            ask(JudgePrompt.pairwise(task: task.prompt, first: candidates[pair.j].output, second: candidates[pair.i].output, rubric: judge.rubric)) { reply in
+                pairs[p].backward = reply.flatMap(JudgeVerdict.preference(from:))
+                finish()
+            }
+        }
+    }
+
+    /// The custom scoring handler, once per successful candidate.
+    private func runCustomScorer(_ state: RoutingState, _ candidates: [Candidate], _ done: @escaping ([Int: QualityScore]?) -> Void) {
+        guard let custom = customScorer else { return done(nil) }
+        let scored = candidates.indices.filter { candidates[$0].succeeded }
+        guard !scored.isEmpty else { return done(nil) }
+        var scores: [Int: QualityScore] = [:]
+        var outstanding = scored.count
+        for i in scored {
+            var members = [JSONMember("task", .string(state.task.prompt)), JSONMember("answer", .string(candidates[i].output)),
+                           JSONMember("kind", .string(state.task.kind))]
+            if let reference = state.task.reference { members.append(JSONMember("reference", .string(reference))) }
+            _ = coordinator.submit(TaskRequest(handler: custom.handler, value: .object(members), priority: state.task.priority)) { [self] outcome in
+                switch outcome.output {
+                case .number(let n)?:
+                    scores[i] = QualityScore(n, "\(custom.handler) scored \(ComplexityEstimate.format(n))")
+                case let value? where value["score"]?.numberValue != nil:
+                    let n = value["score"]!.numberValue!
+                    scores[i] = QualityScore(n, value["explanation"]?.stringValue ?? "\(custom.handler) scored \(ComplexityEstimate.format(n))")
+                default:
+                    let why: String = if case .failure(let f) = outcome.result { "\(f.kind.rawValue): \(f.message)" } else { "no score in its output" }
+                    logger.warning("custom scorer \(custom.handler) gave no score for candidate \(i + 1) of task \(state.task.id): \(why)")
+                }
+                outstanding -= 1
+                if outstanding == 0 { done(scores) }
+            }
+        }
+    }
+
+    private func score(_ state: RoutingState, extra: [(scorer: any QualityScorer, weight: Double)], _ completion: @escaping (RoutedTaskResult) -> Void) {
+        let candidates = state.candidates
+        let scorers = ScorerSet(self.scorers.entries + extra)
         let context = ScoringContext(candidates: candidates, reference: state.task.reference)
         var stored: [StoredCandidate] = []
         var observations: [StatsObservation] = []
