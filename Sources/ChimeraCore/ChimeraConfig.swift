@@ -80,6 +80,8 @@ public struct ChimeraConfig: Sendable, Equatable {
     /// Other OpenAI-compatible providers (a local llama.cpp or Ollama server, OpenAI…), each with
     /// its own key pool. A model id `NAME/model` goes to the provider called NAME.
     public var providers: [ProviderSettings] = []
+    /// JHADE's objective weights, shadow share, learning strategy and default quality bar.
+    public var jhade = JHADESettings()
 
     public init(coordinator: CoordinatorSettings = CoordinatorSettings(), pools: [PoolConfig]) {
         self.coordinator = coordinator

@@ -121,7 +121,7 @@ final class DecodingContext {
 
     func decodeConfig(_ root: JSONValue) -> ChimeraConfig {
         var config = ChimeraConfig.builtinDefault
-        guard var top = object(root, "$", known: ["$schema", "coordinator", "pools", "handlers", "keys", "openrouter", "providers"]) else { return config }
+        guard var top = object(root, "$", known: ["$schema", "coordinator", "pools", "handlers", "keys", "openrouter", "providers", "jhade"]) else { return config }
         if let value = top.take("coordinator"), var reader = object(value, top.path("coordinator"), known: [
             "queue_capacity", "task_timeout_ms", "cancel_grace_ms", "heartbeat_interval_ms", "heartbeat_timeout_ms",
             "handshake_timeout_ms", "max_attempts", "drain_grace_ms", "stop_grace_ms", "max_line_bytes", "on_malformed_output",
@@ -169,6 +169,26 @@ final class DecodingContext {
             r.timeouts(into: &o.timeouts)
             r.finish()
             config.openrouter = o
+        }
+        if let value = top.take("jhade"), var r = object(value, top.path("jhade"), known: [
+            "weights", "cost_scale_usd", "latency_scale_ms", "shadow", "strategy", "min_quality", "learning",
+        ]) {
+            var j = JHADESettings()
+            if let w = r.take("weights"), var wr = object(w, r.path("weights"), known: ["quality", "cost", "quota", "latency"]) {
+                wr.double("quality", 0...100, into: &j.weights.quality)
+                wr.double("cost", 0...100, into: &j.weights.cost)
+                wr.double("quota", 0...100, into: &j.weights.quota)
+                wr.double("latency", 0...100, into: &j.weights.latency)
+                wr.finish()
+            }
+            r.double("cost_scale_usd", 0.000001...1_000, into: &j.weights.costScaleUSD)
+            r.double("latency_scale_ms", 1...86_400_000, into: &j.weights.latencyScaleMs)
+            r.double("shadow", 0...1, into: &j.shadow)
+            if let strategy = r.choice("strategy", LearningStrategy.self) { j.strategy = strategy }
+            r.double("min_quality", 0...1, into: &j.minQuality)
+            if let learning = r.bool("learning") { j.learning = learning }
+            r.finish()
+            config.jhade = j
         }
         if let value = top.take("providers") {
             if case .array(let items) = value {

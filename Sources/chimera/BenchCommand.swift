@@ -9,8 +9,48 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (build with -c release for meaningful numbers).",
-        subcommands: [DispatchBench.self, KeysBench.self, GatewayBench.self]
+        subcommands: [DispatchBench.self, KeysBench.self, GatewayBench.self, RoutingBench.self]
     )
+}
+
+/// `chimera bench routing`: JHADE against baselines on a synthetic workload (see ``RoutingBenchmark``).
+struct RoutingBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "routing",
+        abstract: "JHADE's quality and cost against always-external, always-internal, random, the best static threshold and the oracle, with APGR.",
+        discussion: """
+        A synthetic workload: four task kinds whose hidden expected quality per route depends on the task's difficulty;         the learner sees only prompts, declared capabilities, prices and the scores of the routes it ran.         Goal: at least 97% of the oracle's quality at no more than 105% of its cost, and a higher APGR than every baseline.
+        """
+    )
+
+    @Option(help: "Tasks in the workload.")
+    var tasks = 300
+
+    @Option(help: "Seed of the workload and of JHADE's sampling.")
+    var seed: UInt64 = 1
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard tasks >= 1, tasks <= 1_000_000 else { throw ValidationError("--tasks must be from 1 to 1000000") }
+    }
+
+    func run() throws {
+        let report = RoutingBenchmark.standard.report(tasks: tasks, seed: seed)
+        if json {
+            printLine(report.serialized)
+            return
+        }
+        guard case .object(let members) = report else { return }
+        for member in members {
+            if case .object(let baselines) = member.value {
+                for baseline in baselines { printLine("\(member.key).\(baseline.key)".padding(44) + baseline.value.serialized) }
+            } else {
+                printLine(member.key.padding(44) + member.value.serialized)
+            }
+        }
+    }
 }
 
 /// `chimera bench dispatch`: see docs/BENCHMARKS.md.

@@ -97,14 +97,15 @@ struct ExplainCommand: ParsableCommand {
             }
         }
         out.append("")
-        var rows = [["ARM", "PRIOR", "OBSERVED", "P(PASS)", "COST", "UTILITY", "NOTE"]]
+        var rows = [["ARM", "PRIOR", "OBSERVED", "SCORE", "P(PASS)", "COST", "UTILITY", "NOTE"]]
         if case .array(let arms)? = d["arms"] {
             for a in arms {
                 let observed = a["observations"]?.numberValue.map { Int($0) } ?? 0
                 let mean = a["mean_score"]?.numberValue.map { " mean \(ComplexityEstimate.format($0))" } ?? ""
                 rows.append([a["arm"]?.stringValue ?? "?", a["prior"]?.stringValue ?? "", "\(observed)\(mean)",
+                             a["score_estimate"]?.numberValue.map(ComplexityEstimate.format) ?? "-",
                              a["pass_estimate"]?.numberValue.map(ComplexityEstimate.format) ?? "-",
-                             a["cost_usd"]?.numberValue.map { "$\($0)" } ?? "unknown",
+                             a["cost_usd"]?.numberValue.map(Self.usd) ?? "unknown",
                              a["utility"]?.numberValue.map(ComplexityEstimate.format) ?? "-",
                              a["ineligible"]?.stringValue.map { "cannot run: \($0)" } ?? ""])
             }
@@ -122,7 +123,7 @@ struct ExplainCommand: ParsableCommand {
             } else {
                 line += " failed: \(c.candidate.errorKind ?? "?"): \(c.candidate.errorMessage ?? "")"
             }
-            if let cost = c.candidate.costUSD { line += " $\(cost)\(c.costIsEstimate ? " (est.)" : "")" }
+            if let cost = c.candidate.costUSD { line += " \(Self.usd(cost))\(c.costIsEstimate ? " (est.)" : "")" }
             if let score = c.score {
                 line += "  score \(ComplexityEstimate.format(score)) \(c.passed == true ? "passes" : "below") the bar"
             }
@@ -140,6 +141,14 @@ struct ExplainCommand: ParsableCommand {
             out.append("no answer")
         }
         return out.joined(separator: "\n")
+    }
+
+    /// `$0` for nothing, else six decimals: `$0.000150`.
+    static func usd(_ amount: Double) -> String {
+        guard amount > 0 else { return "$0" }
+        let micro = Int((amount * 1_000_000).rounded())
+        let fraction = String(micro % 1_000_000)
+        return "$\(micro / 1_000_000).\(String(repeating: "0", count: 6 - fraction.count))\(fraction)"
     }
 
     static func preview(_ text: String) -> String {

@@ -37,8 +37,8 @@ struct TaskCommand: ParsableCommand {
     @Option(help: "Agent profile biasing the decision: default, cost-aware, reasoning, creative, specialized.")
     var agent = "default"
 
-    @Option(help: "The quality bar in [0, 1]: an answer passes when its score reaches it.")
-    var minQuality = 0.6
+    @Option(help: "The quality bar in [0, 1]: an answer passes when its score reaches it (default: the config's jhade.min_quality, else 0.6).")
+    var minQuality: Double?
 
     @Option(name: .customLong("model"), help: "External model; repeat for a chain (default: the fastest free catalog models that fit).")
     var models: [String] = []
@@ -76,8 +76,8 @@ struct TaskCommand: ParsableCommand {
     @Option(help: "A file holding the reference answer.")
     var referenceFile: String?
 
-    @Option(help: "Share of tasks (0-1) also run on the other route, for evaluation.")
-    var shadow = 0.0
+    @Option(help: "Share of tasks (0-1) also run on the other route, for evaluation (default: the config's jhade.shadow, else 0).")
+    var shadow: Double?
 
     @Flag(help: "Freeze learning: decide on posterior means, and do not update the statistics.")
     var noLearn = false
@@ -123,8 +123,8 @@ struct TaskCommand: ParsableCommand {
 
     func validate() throws {
         guard RoutePreference(rawValue: route) != nil else { throw ValidationError("--route must be auto, internal or external") }
-        guard (0...1).contains(minQuality) else { throw ValidationError("--min-quality must be from 0 to 1") }
-        guard (0...1).contains(shadow) else { throw ValidationError("--shadow must be from 0 to 1") }
+        if let minQuality, !(0...1).contains(minQuality) { throw ValidationError("--min-quality must be from 0 to 1") }
+        if let shadow, !(0...1).contains(shadow) { throw ValidationError("--shadow must be from 0 to 1") }
         guard samples >= 1, samples <= 16 else { throw ValidationError("--samples must be from 1 to 16") }
         guard MergeStrategy(rawValue: merge) != nil else {
             throw ValidationError("--merge must be one of \(MergeStrategy.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -147,7 +147,7 @@ struct TaskCommand: ParsableCommand {
             printError("--scorer judge needs an external model, which --route internal rules out")
             throw ExitCode(ExitCodes.usage)
         }
-        let tasks = try readTasks()
+        let tasks = try readTasks(bar: minQuality ?? config.jhade.minQuality)
         let handlers = config.handlerCapabilities
         let preference = RoutePreference(rawValue: route)!
         let needsExternal = preference != .internal || judge != nil
@@ -204,8 +204,10 @@ struct TaskCommand: ParsableCommand {
         let coordinator = Coordinator(loop: loop, config: config, workerExecutable: FileIO.executablePath(), logger: logger)
         let runner = external.map { ExternalCallRunner(coordinator: coordinator, routes: $0.routes, loop: loop, clock: clock, logger: logger) }
         var engine = DecisionEngine()
-        engine.learning = !noLearn
-        engine.shadowFraction = shadow
+        engine.weights = config.jhade.weights
+        engine.strategy = config.jhade.strategy
+        engine.learning = config.jhade.learning && !noLearn
+        engine.shadowFraction = shadow ?? config.jhade.shadow
         let router = TaskRouter(coordinator: coordinator, external: runner, handlers: handlers, store: store, engine: engine,
                                 scorers: scorers, judge: judge, customScorer: customScoring, seed: seed, clock: clock, logger: logger)
 
@@ -353,7 +355,7 @@ struct TaskCommand: ParsableCommand {
         return (ScorerSet(entries), judge, custom)
     }
 
-    private func readTasks() throws -> [RoutedTask] {
+    private func readTasks(bar: Double) throws -> [RoutedTask] {
         var referenceText = reference
         if let referenceFile {
             do { referenceText = String(decoding: try FileIO.readAll(referenceFile), as: UTF8.self) } catch {
@@ -365,7 +367,7 @@ struct TaskCommand: ParsableCommand {
             var task = RoutedTask(id: id ?? Self.newTaskId(), kind: kind, prompt: prompt)
             task.system = system
             task.agent = AgentBias.named(agent)
-            task.minQuality = minQuality
+            task.minQuality = bar
             task.route = RoutePreference(rawValue: route)!
             task.models = models
             task.latencyBudgetMs = latencyBudgetMs

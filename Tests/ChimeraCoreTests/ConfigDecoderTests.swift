@@ -217,7 +217,7 @@ func location(of needle: String, in text: String, occurrence: Int = 1) -> (line:
 
     @Test func config_unknownFieldFarFromAnyKnownOne_hasNoSuggestion() throws {
         let issue = try #require(configIssues(#"{"zzzzzzzz": 1}"#).first)
-        #expect(issue.message == #"unknown field "zzzzzzzz"; known fields: $schema, coordinator, pools, handlers, keys, openrouter, providers"#)
+        #expect(issue.message == #"unknown field "zzzzzzzz"; known fields: $schema, coordinator, pools, handlers, keys, openrouter, providers, jhade"#)
     }
 
     @Test func config_unknownKeyNeedingQuotes_usesABracketPath() throws {

@@ -180,4 +180,38 @@ import Testing
         engine.shadowFraction = 0
         #expect(decide(input(), engine).shadow == nil)
     }
+
+    @Test func ucb_isDeterministic_andPrefersTheLessTriedArm_whenMeansAreClose() {
+        var engine = DecisionEngine()
+        engine.strategy = .ucb
+        let middling = HandlerCapability(handler: "summarize", kinds: ["summarize"], prior: 0.8)
+        var tried = RouteStats.observed
+        for _ in 0..<30 { tried = tried.updated(score: 0.8, passed: true, latencyMs: 5, costUSD: 0) }
+        let a = decide(input(learned: [.internal("summarize"): tried], handlers: [middling]), engine, seed: 1)
+        let b = decide(input(learned: [.internal("summarize"): tried], handlers: [middling]), engine, seed: 99)
+        #expect(a.choice == b.choice, "no randomness in UCB")
+        #expect(a.choice == .external(chain: ["m:free"]), "the untried arm's bound is higher: \(a.reasons)")
+        #expect(a.reasons.contains { $0.contains("upper bound of score") })
+    }
+}
+
+@Suite struct JHADEConfigTests {
+    @Test func theSection_decodes_andBadValuesAreLocated() throws {
+        let config = try ConfigDecoder.decode(Array("""
+            {"jhade": {"weights": {"cost": 1.5, "quota": 0}, "cost_scale_usd": 0.02, "shadow": 0.1, "strategy": "ucb", "min_quality": 0.7, "learning": false}}
+            """.utf8), file: "c.json")
+        #expect(config.jhade.weights.cost == 1.5 && config.jhade.weights.quota == 0 && config.jhade.weights.quality == 1)
+        #expect(config.jhade.weights.costScaleUSD == 0.02 && config.jhade.shadow == 0.1 && config.jhade.strategy == .ucb)
+        #expect(config.jhade.minQuality == 0.7 && !config.jhade.learning)
+        #expect(try ConfigDecoder.decode(Array("{}".utf8), file: "c.json").jhade == JHADESettings())
+        do {
+            _ = try ConfigDecoder.decode(Array(#"{"jhade": {"strategy": "thomson", "shadow": 2, "weights": {"qualty": 1}}}"#.utf8), file: "c.json")
+            Issue.record("accepted a bad jhade section")
+        } catch {
+            let text = error.description
+            #expect(text.contains("$.jhade.strategy") && text.contains("did you mean \"thompson\""), "\(text)")
+            #expect(text.contains("$.jhade.shadow") && text.contains("from 0 to 1"), "\(text)")
+            #expect(text.contains("did you mean \"quality\""), "\(text)")
+        }
+    }
 }

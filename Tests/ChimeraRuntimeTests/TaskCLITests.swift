@@ -198,6 +198,33 @@ struct TaskCLITests {
         await sim.stop()
     }
 
+    @Test func severalSamples_areMerged_byEachStrategy() async throws {
+        let sim = OpenRouterSimulator(config: AskTests.simulatorConfig())
+        _ = try await sim.start()
+        let box = KeysSandbox(config: Self.config())
+        func run(_ merge: String) async throws -> (JSONValue, StoredTask) {
+            let r = try await task(box, sim, ["--route", "external", "--json", "--no-learn", "--samples", "3", "--merge", merge, "Name a colour"])
+            let line = try #require(try helpers.lines(r.stdoutText).first, "\(r.stderrText)")
+            let stored = try #require(try store(box).task(line["task_id"]?.stringValue ?? ""))
+            return (line, stored)
+        }
+        // The simulator answers the same text three times: a vote of 3 to 0.
+        let (vote, voted) = try await run("vote")
+        #expect(vote["output"]?.stringValue == "Simulated reply to: Name a colour")
+        #expect(voted.candidates.count == 3 && voted.merge == "vote")
+        let (concat, _) = try await run("concat")
+        let sections = concat["output"]?.stringValue?.ranges(of: "### Candidate ").count
+        #expect(sections == 3, "three sections: \(concat["output"]?.stringValue ?? "")")
+        let (first, _) = try await run("first_success")
+        #expect(first["output"]?.stringValue == "Simulated reply to: Name a colour")
+        // synthesize: one more call fuses the answers (its prompt carries the candidates).
+        let before = chatRequests(sim)
+        let (fused, _) = try await run("synthesize")
+        #expect(chatRequests(sim) - before == 4, "three samples and the synthesis")
+        #expect(fused["output"]?.stringValue?.hasPrefix("Simulated reply to: ") == true)
+        await sim.stop()
+    }
+
     @Test func usageErrors_areClear() async throws {
         let sim = OpenRouterSimulator(config: AskTests.simulatorConfig())
         _ = try await sim.start()

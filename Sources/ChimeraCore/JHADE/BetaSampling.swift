@@ -33,3 +33,12 @@ enum Beta {
         }
     }
 }
+
+/// Standard normal draws (Box–Muller), for Thompson sampling of a mean score.
+public enum StandardNormal {
+    /// One draw.
+    public static func sample(using rng: inout SplitMix64) -> Double {
+        let u1 = max(rng.unit(), .leastNonzeroMagnitude), u2 = rng.unit()
+        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
+    }
+}

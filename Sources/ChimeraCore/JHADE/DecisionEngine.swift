@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Which routes a call may take.
 public enum RoutePreference: String, Sendable, Equatable, CaseIterable {
     /// JHADE decides.
@@ -84,18 +90,21 @@ public struct AgentBias: Sendable, Equatable {
     }
 }
 
-/// The objective's weights: utility = quality × P(pass) − cost × (cost / scale)
+/// The objective's weights: utility = quality × (½ E[score] + ½ P(pass)) − cost × (cost / scale)
 /// − quota × (base + (1 − base) × pressure) for free external models − latency × (latency / budget),
 /// plus the agent's bonuses.
 public struct DecisionWeights: Sendable, Equatable {
     public var quality = 1.0
-    public var cost = 0.5
+    public var cost = 0.25
     public var quota = 0.2
     public var latency = 0.1
     /// USD that counts as "expensive" (cost term 1) when the call has no cost budget.
     public var costScaleUSD = 0.01
     /// Milliseconds that count as "slow" (latency term 1) when the call has no latency budget.
     public var latencyScaleMs = 10_000.0
+    /// The share of the quality term that is the expected score; the rest is the chance of
+    /// passing the bar.
+    public var scoreShare = 0.5
     /// What a free external request costs in quota even on a fresh day: the request is gone for
     /// the rest of it. The quota term is `quota × (base + (1 − base) × pressure)`.
     public var quotaBase = 0.1
@@ -126,6 +135,9 @@ public struct DecisionInput: Sendable {
     /// What was observed for this kind, by arm, for the prompt's bucket (``RouteStats/observed``
     /// plus updates: no prior in it); the engine adds each arm's prior.
     public var learned: [RouteArm: RouteStats]
+    /// The prompt's complexity when the caller already estimated it (it needed the bucket to
+    /// look up `learned`); nil: the engine estimates it.
+    public var complexity: ComplexityEstimate?
 
     public init(taskId: String, kind: String, prompt: String, agent: AgentBias = AgentBias(name: "default"), minQuality: Double = 0.6,
                 latencyBudgetMs: Int64? = nil, costBudgetUSD: Double? = nil, priority: TaskPriority = .normal, route: RoutePreference = .auto,
@@ -186,6 +198,10 @@ public struct ArmEvaluation: Sendable, Equatable {
     public var priorSource: String
     /// The pass probability used: a Thompson draw when learning, else the posterior mean.
     public var passEstimate: Double
+    /// The mean score used, drawn or the posterior mean likewise.
+    public var scoreEstimate: Double = 0
+    /// The prior's pseudo-observations (its guess is also the prior mean score).
+    public var prior = RouteStats.observed
     public var costUSD: Double?
     public var latencyMs: Double?
     public var utility: Double
@@ -208,6 +224,29 @@ public struct Decision: Sendable, Equatable {
     public var learning: Bool
 }
 
+/// How learned statistics become estimates.
+public enum LearningStrategy: String, Sendable, Equatable, CaseIterable {
+    /// Draws from the posteriors (explores in proportion to uncertainty).
+    case thompson
+    /// Optimism in the face of uncertainty: the posterior mean plus a bonus that shrinks with
+    /// evidence (deterministic).
+    case ucb
+}
+
+/// The `jhade` config section.
+public struct JHADESettings: Sendable, Equatable {
+    public var weights = DecisionWeights()
+    /// Share of tasks also run on the other route, for evaluation.
+    public var shadow = 0.0
+    public var strategy = LearningStrategy.thompson
+    /// The default quality bar of a task.
+    public var minQuality = 0.6
+    /// False freezes learning for every run (`--no-learn` does it for one).
+    public var learning = true
+
+    public init() {}
+}
+
 /// JHADE: chooses internal or external for each call by expected quality against cost, quota
 /// and latency, with learned statistics sampled Thompson-style; every decision carries its
 /// inputs and reasons. Pure: the randomness is passed in.
@@ -218,6 +257,7 @@ public struct DecisionEngine: Sendable {
     /// False freezes learning: posterior means instead of draws (reproducible), and callers
     /// should not update statistics.
     public var learning = true
+    public var strategy = LearningStrategy.thompson
     /// Pseudo-observations behind an internal handler's prior.
     public var internalPriorStrength = 4.0
     /// Pseudo-observations behind the external route's prior.
@@ -235,7 +275,7 @@ public struct DecisionEngine: Sendable {
     }
 
     public func decide(_ input: DecisionInput, rng: inout SplitMix64) -> Decision {
-        let complexity = ComplexityEstimator.estimate(input.prompt)
+        let complexity = input.complexity ?? ComplexityEstimator.estimate(input.prompt)
         var reasons = ["complexity \(complexity.summary)"]
         let tokens = input.prompt.utf8.count / 4
         var arms: [ArmEvaluation] = []
@@ -252,6 +292,7 @@ public struct DecisionEngine: Sendable {
             var evaluation = ArmEvaluation(arm: arm, stats: stats, priorSource: "capability \(ComplexityEstimate.format(capability.prior)) at \(complexity.bucketName) complexity → \(ComplexityEstimate.format(p))",
                                            passEstimate: 0, costUSD: 0, latencyMs: stats.count > 0 ? stats.meanLatencyMs : weights.internalLatencyPriorMs,
                                            utility: 0, ineligible: nil)
+            evaluation.prior = prior
             if let limit = capability.maxInputTokens, tokens > limit {
                 evaluation.ineligible = "the prompt (≈\(tokens) tokens) exceeds its input limit of \(limit)"
             }
@@ -267,6 +308,7 @@ public struct DecisionEngine: Sendable {
                                            passEstimate: 0, costUSD: external.expectedCostUSD,
                                            latencyMs: stats.count > 0 ? stats.meanLatencyMs : weights.externalLatencyPriorMs,
                                            utility: 0, ineligible: nil)
+            evaluation.prior = prior
             switch external.availability {
             case .now: break
             case .wait(let eta): evaluation.ineligible = "no key free until \(UTCDay.timestamp(eta))"
@@ -282,9 +324,27 @@ public struct DecisionEngine: Sendable {
         // Score every arm. Draws happen for every arm in a fixed order, so a seed reproduces a run.
         for i in arms.indices {
             let stats = arms[i].stats
-            let pass = learning ? stats.sample(using: &rng) : stats.passMean
+            let prior = arms[i].prior
+            let (priorMean, priorStrength) = (prior.passMean, prior.alpha + prior.beta)
+            let pass: Double, score: Double
+            switch (learning, strategy) {
+            case (false, _):
+                pass = stats.passMean
+                score = stats.scorePosterior(priorMean: priorMean, priorStrength: priorStrength).mean
+            case (true, .thompson):
+                pass = stats.sample(using: &rng)
+                score = stats.sampleScore(priorMean: priorMean, priorStrength: priorStrength, using: &rng)
+            case (true, .ucb):
+                let total = input.learned.values.reduce(0) { $0 + $1.count }
+                pass = min(1, stats.upperConfidenceBound(totalObservations: total))
+                let posterior = stats.scorePosterior(priorMean: priorMean, priorStrength: priorStrength)
+                score = min(1, posterior.mean + posterior.sd * (2 * log(Double(total) + 1)).squareRoot())
+            }
             arms[i].passEstimate = pass
-            var utility = weights.quality * agent.qualityFactor * pass
+            arms[i].scoreEstimate = score
+            // Expected quality and the chance of clearing the bar, half each: quality is the goal,
+            // the bar is the minimum the task asked for.
+            var utility = weights.quality * agent.qualityFactor * (weights.scoreShare * score + (1 - weights.scoreShare) * pass)
             if let cost = arms[i].costUSD { utility -= weights.cost * agent.costFactor * min(1, cost / max(costScale, 1e-12)) }
             if let latency = arms[i].latencyMs { utility -= weights.latency * agent.latencyFactor * min(1, latency / max(latencyScale, 1)) }
             if arms[i].arm.kind == .internal {
@@ -300,7 +360,7 @@ public struct DecisionEngine: Sendable {
         }
         for arm in arms {
             let observed = arm.stats.count > 0 ? ", \(arm.stats.count) observed (mean score \(ComplexityEstimate.format(arm.stats.meanScore)))" : ", no observations yet"
-            reasons.append("\(arm.arm): prior \(arm.priorSource)\(observed); P(pass) \(learning ? "drawn" : "mean") \(ComplexityEstimate.format(arm.passEstimate)); utility \(ComplexityEstimate.format(arm.utility))"
+            reasons.append("\(arm.arm): prior \(arm.priorSource)\(observed); \(!learning ? "mean" : strategy == .ucb ? "upper bound of" : "drawn") score \(ComplexityEstimate.format(arm.scoreEstimate)), P(pass) \(ComplexityEstimate.format(arm.passEstimate)); utility \(ComplexityEstimate.format(arm.utility))"
                            + (arm.ineligible.map { "; cannot run: \($0)" } ?? ""))
         }
 

@@ -62,6 +62,7 @@ extension Decision {
                     JSONMember("observations", .number(Double(a.stats.count))),
                     JSONMember("mean_score", a.stats.count > 0 ? num(a.stats.meanScore) : .null),
                     JSONMember("pass_estimate", num(a.passEstimate)),
+                    JSONMember("score_estimate", num(a.scoreEstimate)),
                     JSONMember("cost_usd", num(a.costUSD)),
                     JSONMember("latency_ms", num(a.latencyMs)),
                     JSONMember("utility", num(a.utility)),

@@ -67,6 +67,23 @@ public struct RouteStats: Sendable, Equatable {
         return next
     }
 
+    /// The posterior of the mean score: the prior's guess `priorMean` held with the weight of
+    /// `priorStrength` observations, combined with the observed mean (a normal approximation;
+    /// the spread is the observed standard deviation, 0.25 until two scores are known).
+    public func scorePosterior(priorMean: Double, priorStrength: Double) -> (mean: Double, sd: Double) {
+        let n = Double(count)
+        let weight = max(priorStrength + n, 1e-9)
+        let mean = (priorStrength * priorMean + n * meanScore) / weight
+        let spread = scoreVariance.map { max($0.squareRoot(), 0.05) } ?? 0.25
+        return (mean, spread / weight.squareRoot())
+    }
+
+    /// Thompson sampling of the mean score: one draw from ``scorePosterior(priorMean:priorStrength:)``.
+    public func sampleScore(priorMean: Double, priorStrength: Double, using rng: inout SplitMix64) -> Double {
+        let (mean, sd) = scorePosterior(priorMean: priorMean, priorStrength: priorStrength)
+        return min(1, max(0, mean + sd * StandardNormal.sample(using: &rng)))
+    }
+
     /// Thompson sampling: one draw of the pass probability from the posterior.
     public func sample(using rng: inout SplitMix64) -> Double {
         Beta.sample(alpha: alpha, beta: beta, using: &rng)

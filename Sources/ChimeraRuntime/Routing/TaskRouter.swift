@@ -116,7 +116,8 @@ public final class TaskRouter {
 
     public func run(_ task: RoutedTask, completion: @escaping (RoutedTaskResult) -> Void) {
         let started = clock.now()
-        let bucket = ComplexityEstimator.estimate(task.prompt).bucket
+        let complexity = ComplexityEstimator.estimate(task.prompt)
+        let bucket = complexity.bucket
         var learned: [RouteArm: RouteStats] = [:]
         do {
             learned = try store.learned(kind: task.kind, bucket: bucket)
@@ -125,9 +126,10 @@ public final class TaskRouter {
         }
         var notes: [String] = []
         let (option, chain) = externalOption(task, notes: &notes)
-        let input = DecisionInput(taskId: task.id, kind: task.kind, prompt: task.prompt, agent: task.agent, minQuality: task.minQuality,
+        var input = DecisionInput(taskId: task.id, kind: task.kind, prompt: task.prompt, agent: task.agent, minQuality: task.minQuality,
                                   latencyBudgetMs: task.latencyBudgetMs, costBudgetUSD: task.costBudgetUSD, priority: task.priority,
                                   route: task.route, handlers: handlers, external: option, learned: learned)
+        input.complexity = complexity
         var decision = engine.decide(input, rng: &rng)
         decision.reasons += notes
         let state = RoutingState(task: task, input: input, decision: decision, chain: chain, started: started)
