@@ -389,7 +389,8 @@ public struct DecisionEngine: Sendable {
                 choice = .external(chain: input.external?.chain ?? [])
             }
             let others = allowed.filter { $0.arm != best.arm }.map { "\($0.arm) \(ComplexityEstimate.format($0.utility))" }
-            reasons.append("chose \(best.arm): utility \(ComplexityEstimate.format(best.utility))" + (others.isEmpty ? " (the only route that can run)" : " vs " + others.joined(separator: ", ")))
+            let alone = input.route == .auto ? " (the only route that can run)" : " (--route \(input.route.rawValue))"
+            reasons.append("chose \(best.arm): utility \(ComplexityEstimate.format(best.utility))" + (others.isEmpty ? alone : " vs " + others.joined(separator: ", ")))
         } else if input.route != .internal, case .wait(let eta)? = input.external?.availability {
             choice = .wait(eta: eta)
             reasons.append("only the external route can serve; waiting for a key until \(UTCDay.timestamp(eta))")

@@ -278,8 +278,10 @@ public final class TaskRouter {
             outstanding -= 1
             guard outstanding == 0 else { return }
             var scores: [Int: QualityScore] = [:]
-            for (index, score) in PairwiseJudging.scores(count: candidates.count, pairs: pairs).enumerated() {
-                if let score { scores[index] = score }
+            let shares = PairwiseJudging.scores(count: candidates.count, pairs: pairs)
+            for index in judged {
+                // A candidate whose comparisons gave no readable verdict is neither rewarded nor penalised.
+                scores[index] = shares[index] ?? QualityScore(0.5, "the judge gave no readable verdict ([[A]], [[B]] or [[C]])")
             }
             done(scores)
         }
