@@ -104,68 +104,23 @@ struct AskCommand: ParsableCommand {
         // No model named: free models from the catalog (the runner picks), else the default one.
         let chain = !models.isEmpty ? models : external.routes.openRouter.catalog.isEmpty ? [Self.defaultModel] : []
         let level = TaskPriority(name: priority)!
-        var failures = 0
-        var results: [Int: String] = [:]
-        var nextToPrint = 0
-        var nextToStart = 0
-        var inFlight = 0
-        let window = batch == nil ? 1 : concurrency
         let jsonLines = json || batch != nil
-
-        func startMore() {
-            while inFlight < window, nextToStart < prompts.count {
-                let index = nextToStart
-                nextToStart += 1
-                inFlight += 1
-                var messages: [ChatMessage] = []
-                if let system { messages.append(ChatMessage(role: "system", content: system)) }
-                messages.append(ChatMessage(role: "user", content: prompts[index]))
-                var call = ExternalCall(messages: messages, models: chain, stream: stream, priority: level)
-                call.maxTokens = maxTokens
-                let printDeltas = stream && !json
-                runner.run(call, onDelta: printDeltas ? { FileIO.writeAll(Array($0.utf8), fd: 1) } : nil) { result in
-                    inFlight -= 1
-                    if case .failure = result.result { failures += 1 }
-                    results[index] = render(index: index, result, streamed: printDeltas, jsonLines: jsonLines)
-                    while let line = results.removeValue(forKey: nextToPrint) {
-                        if !line.isEmpty { printLine(line) }
-                        nextToPrint += 1
-                    }
-                    if nextToPrint == prompts.count {
-                        coordinator.shutdown(reason: "all prompts answered")
-                    } else {
-                        startMore()
-                    }
-                }
+        let printDeltas = stream && !json
+        try runOrderedBatch(count: prompts.count, window: batch == nil ? 1 : concurrency, loop: loop, coordinator: coordinator,
+                            finishedReason: "all prompts answered", onShutdown: {
+                                runner.cancelPending()
+                                external.close()
+                            }) { index, finish in
+            var messages: [ChatMessage] = []
+            if let system { messages.append(ChatMessage(role: "system", content: system)) }
+            messages.append(ChatMessage(role: "user", content: prompts[index]))
+            var call = ExternalCall(messages: messages, models: chain, stream: stream, priority: level)
+            call.maxTokens = maxTokens
+            runner.run(call, onDelta: printDeltas ? { FileIO.writeAll(Array($0.utf8), fd: 1) } : nil) { result in
+                let failed = if case .failure = result.result { true } else { false }
+                finish(render(index: index, result, streamed: printDeltas, jsonLines: jsonLines), failed)
             }
         }
-
-        var summary: ShutdownSummary?
-        coordinator.onStopped = { summary = $0 }
-        // However the run ends (all answered, or SIGINT/SIGTERM), calls waiting out a backoff end
-        // and the key wake-up timer closes, so the loop can finish.
-        var released = false
-        coordinator.observer = { event in
-            guard case .shutdownStarted = event, !released else { return }
-            released = true
-            runner.cancelPending()
-            external.close()
-        }
-        do {
-            try coordinator.start(handleSignals: true)
-        } catch {
-            printError("\(error)")
-            throw ExitCode(ExitCodes.usage)
-        }
-        if prompts.isEmpty {
-            coordinator.shutdown(reason: "no prompts")
-        } else {
-            startMore()
-        }
-        loop.run()
-        try loop.close()
-        if let summary, summary.signal != nil { throw ExitCode(summary.isClean ? 0 : ExitCodes.interrupted) }
-        if failures > 0 { throw ExitCode(ExitCodes.taskFailed) }
     }
 
     private func render(index: Int, _ r: ExternalCallResult, streamed: Bool, jsonLines: Bool) -> String {

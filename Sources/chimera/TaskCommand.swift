@@ -211,54 +211,14 @@ struct TaskCommand: ParsableCommand {
         let router = TaskRouter(coordinator: coordinator, external: runner, handlers: handlers, store: store, engine: engine,
                                 scorers: scorers, judge: judge, customScorer: customScoring, seed: seed, clock: clock, logger: logger)
 
-        var failures = 0
-        var lines: [Int: String] = [:]
-        var nextToPrint = 0, nextToStart = 0, inFlight = 0
-        let window = batch == nil ? 1 : concurrency
         let jsonLines = json || batch != nil
-
-        func startMore() {
-            while inFlight < window, nextToStart < tasks.count {
-                let index = nextToStart
-                nextToStart += 1
-                inFlight += 1
-                router.run(tasks[index]) { result in
-                    inFlight -= 1
-                    if result.merged == nil { failures += 1 }
-                    lines[index] = render(result, index: index, jsonLines: jsonLines)
-                    while let line = lines.removeValue(forKey: nextToPrint) {
-                        if !line.isEmpty { printLine(line) }
-                        nextToPrint += 1
-                    }
-                    if nextToPrint == tasks.count {
-                        coordinator.shutdown(reason: "all tasks answered")
-                    } else {
-                        startMore()
-                    }
-                }
-            }
+        try runOrderedBatch(count: tasks.count, window: batch == nil ? 1 : concurrency, loop: loop, coordinator: coordinator,
+                            finishedReason: "all tasks answered", onShutdown: {
+                                runner?.cancelPending()
+                                external?.close()
+                            }) { index, finish in
+            router.run(tasks[index]) { result in finish(render(result, index: index, jsonLines: jsonLines), result.merged == nil) }
         }
-
-        var summary: ShutdownSummary?
-        coordinator.onStopped = { summary = $0 }
-        var released = false
-        coordinator.observer = { event in
-            guard case .shutdownStarted = event, !released else { return }
-            released = true
-            runner?.cancelPending()
-            external?.close()
-        }
-        do {
-            try coordinator.start(handleSignals: true)
-        } catch {
-            printError("\(error)")
-            throw ExitCode(ExitCodes.usage)
-        }
-        if tasks.isEmpty { coordinator.shutdown(reason: "no tasks") } else { startMore() }
-        loop.run()
-        try loop.close()
-        if let summary, summary.signal != nil { throw ExitCode(summary.isClean ? 0 : ExitCodes.interrupted) }
-        if failures > 0 { throw ExitCode(ExitCodes.taskFailed) }
     }
 
     // MARK: Output
