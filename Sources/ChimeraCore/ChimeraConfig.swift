@@ -95,11 +95,20 @@ public struct ChimeraConfig: Sendable, Equatable {
         return ChimeraConfig(pools: [pool])
     }
 
-    /// What internal handlers declare to JHADE: each pool of one handler that lists `kinds`.
+    /// What internal handlers declare to JHADE: the offline built-in handlers that a built-in
+    /// pool serves (``BuiltinTextHandlers``, with their own kinds and capability), and each pool
+    /// of one handler that lists `kinds` (a custom handler's `kinds` and `capability`).
     public var handlerCapabilities: [HandlerCapability] {
-        pools.filter { $0.handlers.count == 1 && !$0.kinds.isEmpty && $0.agent == nil }.map { pool in
-            HandlerCapability(handler: pool.handlers[0], kinds: pool.kinds, prior: pool.capability ?? 0.5, maxInputTokens: pool.maxInputTokens)
+        var result: [HandlerCapability] = []
+        for pool in pools where pool.agent == nil {
+            if pool.isBuiltin {
+                result += BuiltinTextHandlers.all.filter { pool.handlers.contains($0.name) }.map(\.handlerCapability)
+            } else if pool.handlers.count == 1, !pool.kinds.isEmpty {
+                result.append(HandlerCapability(handler: pool.handlers[0], kinds: pool.kinds, prior: pool.capability ?? 0.5,
+                                                maxInputTokens: pool.maxInputTokens))
+            }
         }
+        return result
     }
 
     /// The pool that serves `handler`, if any.
@@ -110,8 +119,9 @@ public struct ChimeraConfig: Sendable, Equatable {
 
 /// Names of the handlers the built-in worker serves.
 public enum BuiltinHandlerNames {
-    /// Always available.
-    public static let standard = ["echo", "text.stats", "noop"]
+    /// Always available: `echo`, `text.stats`, `noop` and the offline handlers of
+    /// ``BuiltinTextHandlers`` (`text.summarize`, `math.eval`, …).
+    public static let standard = ["echo", "text.stats", "noop"] + BuiltinTextHandlers.names
     /// Served by agent workers (`agent: "NAME"`, or `chimera worker --agent NAME`): external calls.
     public static let agent = ["llm.chat"]
     /// Only with `test_handlers: true` (or `chimera worker --test-handlers`): they misbehave on purpose.

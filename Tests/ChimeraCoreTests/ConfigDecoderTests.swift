@@ -108,8 +108,11 @@ func location(of needle: String, in text: String, occurrence: Int = 1) -> (line:
         #expect(config.pools[1].isBuiltin == false)
         #expect(config.pools[0].isBuiltin)
         #expect(config.pool(serving: "py.upper")?.name == "py.upper")
-        // JHADE sees the single-handler pool with kinds; the multi-handler built-in pool is not a capability.
-        #expect(config.handlerCapabilities == [HandlerCapability(handler: "py.upper", kinds: ["text.uppercase"], prior: 0.5)])
+        // JHADE sees the built-in pool's offline handlers with their own kinds, and the custom
+        // handler with the kinds and capability the config gives it.
+        #expect(config.handlerCapabilities.map(\.handler) == BuiltinTextHandlers.names + ["py.upper"])
+        #expect(config.handlerCapabilities.last == HandlerCapability(handler: "py.upper", kinds: ["text.uppercase"], prior: 0.5))
+        #expect(config.handlerCapabilities.first { $0.handler == "math.eval" }?.kinds == ["math"])
         #expect(config.pool(serving: "crash")?.name == "main")
         #expect(config.pool(serving: "nobody") == nil)
     }
@@ -278,7 +281,7 @@ func location(of needle: String, in text: String, occurrence: Int = 1) -> (line:
     @Test func config_builtinPoolWithUnknownHandler_listsWhatItHas() throws {
         let issue = try #require(configIssues(#"{"pools": [{"name": "b", "handlers": ["echo", "sleep"]}]}"#).first)
         #expect(issue.path == "$.pools[0].handlers[1]")
-        #expect(issue.message == #"the built-in worker has no handler "sleep" (it has: echo, text.stats, noop)"#)
+        #expect(issue.message == #"the built-in worker has no handler "sleep" (it has: echo, text.stats, noop, text.summarize, text.keywords, text.classify, text.sentiment, json.extract, json.repair, json.validate, math.eval)"#)
         #expect(configIssues(#"{"pools": [{"name": "b", "test_handlers": true, "handlers": ["echo", "sleep"]}]}"#).isEmpty)
     }
 

@@ -15,11 +15,12 @@ struct TaskCLITests {
     let helpers = AskTests()
 
     /// OpenRouter keys as in ``AskTests`` (optionally with no requests left), plus the Python
-    /// `lead_summary` handler for kind `summarize`.
+    /// `lead_summary` handler for kind `summarize` — the only internal handler (no built-in pool,
+    /// whose `text.summarize` would be a second arm for the kind).
     static func config(perDay: Int = 50, onExhausted: String = "wait", capability: Double = 0.8) -> String {
         let keys = AskTests.config(perDay: perDay, onExhausted: onExhausted).dropFirst().dropLast()
         return """
-        {\(keys),
+        {\(keys), "pools": [],
          "handlers": [{"name": "lead_summary", "command": "python3", "args": ["\(Paths.packageRoot)/examples/handlers/python/lead_summary.py"],
                        "kinds": ["summarize"], "capability": \(capability)}]}
         """
@@ -222,6 +223,19 @@ struct TaskCLITests {
         let (fused, _) = try await run("synthesize")
         #expect(chatRequests(sim) - before == 4, "three samples and the synthesis")
         #expect(fused["output"]?.stringValue?.hasPrefix("Simulated reply to: ") == true)
+        await sim.stop()
+    }
+
+    @Test func theBuiltInHandlers_serveTheirKinds_withoutAnyConfig() async throws {
+        let sim = OpenRouterSimulator(config: AskTests.simulatorConfig())
+        _ = try await sim.start()
+        let keys = AskTests.config().dropFirst().dropLast()
+        let box = KeysSandbox(config: "{\(keys)}")
+        let math = try await task(box, sim, ["--kind", "math", "--json", "--no-learn", "What is 3 * (4 + 5)?"])
+        let m = try #require(try helpers.lines(math.stdoutText).first, "\(math.stderrText)")
+        #expect(m["route"]?.stringValue == "internal:math.eval", "\(math.stdoutText)")
+        #expect(m["output"]?.stringValue == "27")
+        #expect(chatRequests(sim) == 0)
         await sim.stop()
     }
 

@@ -5,8 +5,11 @@ import Glibc
 
 /// The handlers of Chimera's built-in worker.
 public enum BuiltinHandlers {
-    /// `echo`, `text.stats` and `noop`.
-    public static var standard: [any WorkerHandler] { [EchoHandler(), TextStatsHandler(), NoopHandler()] }
+    /// `echo`, `text.stats`, `noop` and the offline handlers of ``BuiltinTextHandlers``.
+    public static var standard: [any WorkerHandler] {
+        let basic: [any WorkerHandler] = [EchoHandler(), TextStatsHandler(), NoopHandler()]
+        return basic + BuiltinTextHandlers.all.map { OfflineTextHandler(spec: $0) as any WorkerHandler }
+    }
 
     /// Handlers that misbehave on purpose, for tests: never enable them in production.
     ///
@@ -23,6 +26,25 @@ struct EchoHandler: WorkerHandler {
     let name = "echo"
     let kinds = ["echo"]
     func run(_ request: HandlerRequest, _ responder: HandlerResponder) { responder.succeed(rawJSON: request.input) }
+}
+
+/// One of the pure offline handlers of ``BuiltinTextHandlers`` (`text.summarize`, `math.eval`,
+/// …): parses the input and answers synchronously; bad input fails as `invalid_input`.
+struct OfflineTextHandler: WorkerHandler {
+    let spec: BuiltinHandlerSpec
+    var name: String { spec.name }
+    var kinds: [String] { spec.kinds }
+
+    func run(_ request: HandlerRequest, _ responder: HandlerResponder) {
+        guard let input = try? request.inputValue() else {
+            return responder.fail(TaskFailure(.invalidInput, "input is not valid JSON"))
+        }
+        do {
+            responder.succeed(try BuiltinTextHandlers.run(spec.name, input: input))
+        } catch {
+            responder.fail(error)
+        }
+    }
 }
 
 /// Returns `null`; the benchmark's task.
