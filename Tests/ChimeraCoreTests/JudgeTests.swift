@@ -57,3 +57,21 @@ import Testing
         #expect(set.score(1, in: context).parts.first?.score.explanation == "judge: no verdict for this candidate")
     }
 }
+
+@Suite struct AdversarialScorerTests {
+    @Test func aReferenceDifferingOnlyInCaseAndPunctuation_scoresFull() {
+        let context = ScoringContext(candidates: [Candidate(arm: .external, target: "m", output: "the CAPITAL of france is PARIS!!")],
+                                     reference: "The capital of France is Paris.")
+        #expect(ReferenceScorer().score(0, in: context).score == 1)
+    }
+
+    @Test func jsonThatParsesButBreaksItsSchema_failsTheSchemaCheck() throws {
+        let schema = try JSONSchema(JSONParser.parse(#"{"type": "object", "required": ["name"], "properties": {"age": {"type": "integer", "minimum": 0}}}"#))
+        let scorer = FormatScorer(schema: schema)
+        let context = ScoringContext(candidates: [Candidate(arm: .external, target: "m", output: #"{"age": -3.5}"#)])
+        let score = scorer.score(0, in: context)
+        #expect(score.score == 0.5, "valid JSON, invalid schema: \(score.explanation)")
+        #expect(score.explanation.contains("missing required property \"name\""))
+        #expect(score.explanation.contains("$.age"))
+    }
+}
