@@ -238,6 +238,18 @@ extension KeyPoolTests {
         }
     }
 
+    @Test func pool_peek_answersLikeSelect_withoutMovingTheRotation() {
+        // JHADE asks whether a key could serve before every call; asking must not skip keys.
+        let pool = Self.pool(2)
+        var counts = [0, 0]
+        for i in 0..<10 {
+            guard case .leased = pool.peek(model: Self.freeModel, at: Self.t0 + EpochMillis(i)).0,
+                  let k = pool.key(Self.freeModel, at: Self.t0 + EpochMillis(i)) else { Issue.record("no key at \(i)"); return }
+            counts[k] += 1
+        }
+        #expect(counts == [5, 5])
+    }
+
     @Test func pool_leastUsed_picksFewestRequests_andBalancesUnevenPreload() {
         let pool = Self.pool(5, strategy: .leastUsed)
         let preload = [10, 0, 5, 2, 7]

@@ -211,6 +211,14 @@ public final class KeyPool {
         return (.leased(lease), notices)
     }
 
+    /// What ``select(model:priority:estimatedTokens:at:)`` would answer, without moving the
+    /// round-robin rotation: for asking whether a key could serve before deciding to call.
+    public func peek(model: String, priority: TaskPriority = .normal, estimatedTokens: Int = 0, at now: EpochMillis) -> (KeyAcquisition, [KeyPoolNotice]) {
+        let saved = cursor
+        defer { cursor = saved }
+        return select(model: model, priority: priority, estimatedTokens: estimatedTokens, at: now)
+    }
+
     /// Hands out a selected key: counts the request (unless the counts were just synced from a
     /// ledger that already includes it), and makes it the probe if the key is half-open.
     public func take(_ lease: KeyLease, at now: EpochMillis, countingQuota: Bool = true) -> [KeyPoolNotice] {

@@ -136,12 +136,11 @@ public final class KeyBroker {
     // MARK: Looking ahead (for JHADE)
 
     /// Whether a request for `model` could get a key now, would wait (and until when), or would
-    /// fail — without reserving anything. A selection is made to find out, so a round-robin
-    /// cursor may move by one; no quota is counted.
+    /// fail — without reserving anything or moving the rotation.
     public func availability(model: String, priority: TaskPriority = .normal, estimatedTokens: Int = 0) -> ExternalAvailability {
         guard !pool.entries.isEmpty else { return .unavailable("no API keys") }
         let now = clock.now()
-        let (acquisition, notices) = pool.select(model: model, priority: priority, estimatedTokens: estimatedTokens, at: now)
+        let (acquisition, notices) = pool.peek(model: model, priority: priority, estimatedTokens: estimatedTokens, at: now)
         persist(notices)
         switch acquisition {
         case .leased: return .now
