@@ -139,19 +139,9 @@ public final class ModelCatalogCache: Sendable {
         config.busyMode = .timeout(QuotaLedger.busyTimeoutSeconds)
         config.label = "ChimeraStore.ModelCatalogCache"
         do {
-            return try SQLiteFile.openQueue(path: path, configuration: config, migrate: migrate)
+            return try SQLiteFile.openQueue(path: path, configuration: config, migrator: migrator)
         } catch {
             throw ModelCatalogCacheError(error, path: path, operation: "open")
-        }
-    }
-
-    private static func migrate(_ queue: DatabaseQueue) throws {
-        let migrator = Self.migrator
-        do {
-            try migrator.migrate(queue)
-        } catch {
-            let completed = (try? queue.read { db in try migrator.hasCompletedMigrations(db) }) ?? false
-            if !completed { throw error }
         }
     }
 }

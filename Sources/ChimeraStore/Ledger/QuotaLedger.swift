@@ -54,7 +54,7 @@ public final class QuotaLedger: Sendable {
     public static func inMemory() throws(LedgerError) -> QuotaLedger {
         do {
             let queue = try DatabaseQueue(configuration: configuration())
-            try migrate(queue)
+            try LedgerSchema.migrator.migrate(queue)
             return QuotaLedger(inMemory: queue)
         } catch {
             throw LedgerError(error, path: nil, operation: "open")
@@ -335,19 +335,9 @@ public final class QuotaLedger: Sendable {
     /// Opens the file in WAL mode and migrates it (see `SQLiteFile.openQueue`).
     static func openQueue(path: String) throws(LedgerError) -> DatabaseQueue {
         do {
-            return try SQLiteFile.openQueue(path: path, configuration: configuration(), migrate: migrate)
+            return try SQLiteFile.openQueue(path: path, configuration: configuration(), migrator: LedgerSchema.migrator)
         } catch {
             throw LedgerError(error, path: path, operation: "open")
-        }
-    }
-
-    static func migrate(_ queue: DatabaseQueue) throws {
-        let migrator = LedgerSchema.migrator
-        do {
-            try migrator.migrate(queue)
-        } catch {
-            let completed = (try? queue.read { db in try migrator.hasCompletedMigrations(db) }) ?? false
-            if !completed { throw error }
         }
     }
 

@@ -112,9 +112,7 @@ public final class RunStore: Sendable {
         do {
             var configuration = Configuration()
             configuration.busyMode = .timeout(QuotaLedger.busyTimeoutSeconds)
-            dbQueue = try SQLiteFile.openQueue(path: path, configuration: configuration) { queue in
-                try Self.migrator.migrate(queue)
-            }
+            dbQueue = try SQLiteFile.openQueue(path: path, configuration: configuration, migrator: Self.migrator)
         } catch {
             throw RunStoreError(error, path: path, operation: "open")
         }
