@@ -2,6 +2,8 @@ import AsyncHTTPClient
 import ChimeraCore
 import NIOCore
 import NIOHTTP1
+import NIOPosix
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -84,6 +86,28 @@ public struct ChatCallReport: Sendable {
     public var latencyMs: Int64
     /// From sending the request to the first content token (streams) or the response (non-streams).
     public var firstTokenMs: Int64?
+    /// Monotonic instants of the call's phases, for latency breakdowns (`chimera bench gateway --breakdown`).
+    public var timing = ChatCallTiming()
+}
+
+/// When a call reached each phase, in nanoseconds of `CLOCK_MONOTONIC` (the clock of
+/// `uv_hrtime`, so instants from different processes and threads compare); 0 if not reached.
+public struct ChatCallTiming: Sendable, Equatable {
+    /// The request was handed to the HTTP client on its event loop.
+    public var sent: UInt64 = 0
+    /// The response head arrived.
+    public var head: UInt64 = 0
+    /// The response ended (or the call failed).
+    public var end: UInt64 = 0
+
+    public init() {}
+
+    /// `CLOCK_MONOTONIC` now, in nanoseconds.
+    public static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
 }
 
 /// An OpenRouter (or OpenAI-compatible) HTTP client on AsyncHTTPClient: chat completions with and
@@ -95,10 +119,20 @@ public final class OpenRouterClient: Sendable {
     public let endpoint: ProviderEndpoint
     public let timeouts: CallTimeouts
     private let http: HTTPClient
+    /// The one event loop chat calls, their connections and their callbacks run on (see ``startChat``).
+    private let eventLoop: any EventLoop
+    private let chatURL: String
+    /// The headers every chat request carries (the endpoint's, and the content type).
+    private let baseHeaders: HTTPHeaders
     /// The largest non-streamed body read (a chat reply or the model list).
     public static let maxBodyBytes = 32 << 20
 
-    public init(endpoint: ProviderEndpoint, timeouts: CallTimeouts = CallTimeouts(), maxConnectionsPerHost: Int = 64) {
+    /// A thread of its own (`ownThread`), shut down with the client; nil: NIO's shared loops.
+    private let ownGroup: MultiThreadedEventLoopGroup?
+
+    /// - Parameter ownThread: run this client on an event loop thread of its own instead of one of
+    ///   NIO's shared loops (which an in-process server, such as the simulator, may be using too).
+    public init(endpoint: ProviderEndpoint, timeouts: CallTimeouts = CallTimeouts(), maxConnectionsPerHost: Int = 64, ownThread: Bool = false) {
         self.endpoint = endpoint
         self.timeouts = timeouts
         var configuration = HTTPClient.Configuration()
@@ -106,17 +140,28 @@ public final class OpenRouterClient: Sendable {
         // The default of 8 connections per host queues concurrent calls behind each other.
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnectionsPerHost)
         configuration.decompression = .disabled
-        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        ownGroup = ownThread ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+        http = HTTPClient(eventLoopGroupProvider: ownGroup.map { .shared($0) } ?? .singleton, configuration: configuration)
+        // One loop per client: a response never hops from its connection's loop to another one
+        // (clients of different endpoints spread over the group's loops).
+        eventLoop = (ownGroup ?? HTTPClient.defaultEventLoopGroup).next()
+        chatURL = endpoint.baseURL + "/chat/completions"
+        var headers = HTTPHeaders()
+        for header in endpoint.headers { headers.add(name: header.name, value: header.value) }
+        headers.add(name: "Content-Type", value: "application/json")
+        baseHeaders = headers
     }
 
     /// Closes pooled connections. Call once, when done.
     public func shutdown() async {
         try? await http.shutdown()
+        try? await ownGroup?.shutdownGracefully()
     }
 
     /// Closes pooled connections from synchronous code (a worker stopping), cancelling calls in flight.
     public func shutdownNow() {
         try? http.syncShutdown()
+        try? ownGroup?.syncShutdownGracefully()
     }
 
     // MARK: Chat
@@ -127,87 +172,62 @@ public final class OpenRouterClient: Sendable {
         await chat(body: request.body(), stream: request.stream, key: key, onDelta: onDelta)
     }
 
-    /// The same with a ready JSON body (what an agent worker receives from the coordinator).
+    /// The same with a ready JSON body. Cancelling the calling task cancels the call (its
+    /// connection is closed) and returns a `cancelled` failure.
     public func chat(body: [UInt8], stream: Bool, key: APIKeySecret?, onDelta: @escaping @Sendable (String) -> Void = { _ in }) async -> ChatCallReport {
-        let totalMs = timeouts.totalMs
-        return await withinTotal({ await self.chatCall(body: body, stream: stream, key: key, onDelta: onDelta) }) { report in
-            guard case .failure(var error) = report.result, error.kind == .cancelled else { return report }
-            error.kind = .timeout
-            error.message = "no complete response within \(totalMs) ms (total timeout)"
-            var timedOut = report
-            timedOut.result = .failure(error)
-            return timedOut
+        let call = ChatCall()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<ChatCallReport, Never>) in
+                startChat(body: body, stream: stream, key: key, call: call, onDelta: onDelta) { continuation.resume(returning: $0) }
+            }
+        } onCancel: {
+            call.cancel()
         }
     }
 
-    private func chatCall(body: [UInt8], stream: Bool, key: APIKeySecret?, onDelta: @escaping @Sendable (String) -> Void) async -> ChatCallReport {
-        let started = NIODeadline.now()
-        var http = HTTPClientRequest(url: endpoint.baseURL + "/chat/completions")
-        http.method = .POST
-        applyHeaders(&http, key: key)
-        http.headers.add(name: "Content-Type", value: "application/json")
-        if stream { http.headers.add(name: "Accept", value: "text/event-stream") }
-        http.body = .bytes(ByteBuffer(bytes: body))
+    /// Starts a chat call without Swift concurrency (what an agent worker uses from its loop
+    /// thread): the request, the response, `onDelta` and `completion` all run on this client's one
+    /// event loop, so a call costs one thread hop there and one back (whatever `completion` does
+    /// to reach the caller). `completion` runs exactly once, also after ``ChatCall/cancel()``
+    /// (then with a `cancelled` failure).
+    @discardableResult
+    public func startChat(body: [UInt8], stream: Bool, key: APIKeySecret?, onDelta: @escaping @Sendable (String) -> Void = { _ in },
+                          completion: @escaping @Sendable (ChatCallReport) -> Void) -> ChatCall {
+        let call = ChatCall()
+        startChat(body: body, stream: stream, key: key, call: call, onDelta: onDelta, completion: completion)
+        return call
+    }
 
-        let response: HTTPClientResponse
+    private func startChat(body: [UInt8], stream: Bool, key: APIKeySecret?, call: ChatCall, onDelta: @escaping @Sendable (String) -> Void,
+                           completion: @escaping @Sendable (ChatCallReport) -> Void) {
+        let handler = ChatResponseHandler(stream: stream, timeouts: timeouts, onDelta: onDelta, completion: completion)
+        let request: HTTPClient.Request
         do {
-            response = try await headWithin(http, deadline: started + .milliseconds(timeouts.totalMs))
+            var headers = baseHeaders
+            if let key { headers.add(name: "Authorization", value: "Bearer " + key.reveal()) }
+            if stream { headers.add(name: "Accept", value: "text/event-stream") }
+            request = try HTTPClient.Request(url: chatURL, method: .POST, headers: headers, body: .bytes(body))
         } catch {
-            return ChatCallReport(result: .failure(Self.transportError(error, phase: "waiting for the response")), status: nil,
-                                  latencyMs: Self.millis(since: started), firstTokenMs: nil)
+            eventLoop.execute { handler.finish(error) }
+            return
         }
-        let status = Int(response.status.code)
-        let headers = response.headers.map { ($0.name, $0.value) }
-        let now = Self.wallClockNow()
-        if status >= 400 || !stream || !Self.isEventStream(response.headers) {
-            // Errors come as JSON even for streamed requests, before the stream is committed.
-            let body: [UInt8]
-            do {
-                body = try await collect(response.body)
-            } catch {
-                return ChatCallReport(result: .failure(Self.transportError(error, phase: "reading the response body")), status: status,
-                                      latencyMs: Self.millis(since: started), firstTokenMs: nil)
-            }
-            let result = status >= 400
-                ? .failure(ChatResponseDecoder.classify(status: status, headers: headers, body: body, now: now))
-                : ChatResponseDecoder.decode(status: status, headers: headers, body: body, now: now)
-            if case .success(let completion) = result, stream { onDelta(completion.content) }
-            return ChatCallReport(result: result, status: status, latencyMs: Self.millis(since: started), firstTokenMs: Self.millis(since: started))
-        }
-        var parser = SSEParser()
-        var decoder = ChatStreamDecoder()
-        var firstToken: Int64?
-        do {
-            for try await buffer in response.body {
-                for item in parser.feed(buffer.readableBytesView) {
-                    guard case .event(let event) = item else { continue }
-                    switch decoder.consume(event) {
-                    case .delta(let text):
-                        if firstToken == nil { firstToken = Self.millis(since: started) }
-                        onDelta(text)
-                    case .failed(let error):
-                        return ChatCallReport(result: .failure(error), status: status, latencyMs: Self.millis(since: started), firstTokenMs: firstToken)
-                    case .done, .ignored:
-                        break
-                    }
+        // One hop to the event loop; from there on everything stays on it. `.delegate(on:)`, not
+        // `.delegateAndChannel(on:)`: a request that *requires* a loop gets a throw-away
+        // "overflow" connection whenever no idle one is on that loop, and measurably did (one new
+        // connection every few calls). Preferring the loop makes every pooled connection start on
+        // it, since all of this client's requests prefer the same loop.
+        eventLoop.execute { [http, eventLoop] in
+            handler.startTimers(on: eventLoop)
+            let task = http.execute(request: request, delegate: handler, eventLoop: .delegate(on: eventLoop))
+            handler.task = task
+            task.futureResult.whenComplete { result in
+                switch result {
+                case .success: handler.finish(nil)
+                case .failure(let error): handler.finish(error)
                 }
             }
-            for item in parser.finish() {
-                if case .event(let event) = item, case .failed(let error) = decoder.consume(event) {
-                    return ChatCallReport(result: .failure(error), status: status, latencyMs: Self.millis(since: started), firstTokenMs: firstToken)
-                }
-            }
-        } catch {
-            var failure = Self.transportError(error, phase: "reading the stream")
-            if failure.kind == .network || failure.kind == .timeout {
-                // The stream broke: whatever arrived is not an answer.
-                failure = ExternalError(kind: failure.kind == .timeout ? .timeout : .truncatedStream, status: status,
-                                        message: "the stream broke before [DONE]: \(failure.message)")
-            }
-            failure.afterTokens = decoder.sawContent
-            return ChatCallReport(result: .failure(failure), status: status, latencyMs: Self.millis(since: started), firstTokenMs: firstToken)
+            call.attach(task)
         }
-        return ChatCallReport(result: decoder.finish(), status: status, latencyMs: Self.millis(since: started), firstTokenMs: firstToken)
     }
 
     // MARK: Catalog and keys
@@ -330,6 +350,7 @@ public final class OpenRouterClient: Sendable {
     }
 
     struct FirstByteTimeout: Error { var ms: Int64 }
+    struct TotalTimeout: Error {}
     struct BodyTooLarge: Error {}
 
     static func isEventStream(_ headers: HTTPHeaders) -> Bool {
@@ -362,5 +383,182 @@ public final class OpenRouterClient: Sendable {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return EpochMillis(ts.tv_sec) * 1000 + EpochMillis(ts.tv_nsec / 1_000_000)
+    }
+}
+
+/// A chat call started with ``OpenRouterClient/startChat(body:stream:key:onDelta:completion:)``.
+public final class ChatCall: Sendable {
+    private let state = Mutex<(task: HTTPClient.Task<Void>?, cancelled: Bool)>((nil, false))
+
+    init() {}
+
+    /// Cancels the call: its connection is closed (which tells OpenRouter to stop) and the
+    /// completion gets a `cancelled` failure, unless the call had already ended. Any thread.
+    public func cancel() {
+        let task = state.withLock { state -> HTTPClient.Task<Void>? in
+            state.cancelled = true
+            return state.task
+        }
+        task?.cancel()
+    }
+
+    /// The request was handed to AsyncHTTPClient; a cancel that came first takes effect now.
+    func attach(_ task: HTTPClient.Task<Void>) {
+        let cancelled = state.withLock { state -> Bool in
+            state.task = task
+            return state.cancelled
+        }
+        if cancelled { task.cancel() }
+    }
+}
+
+/// One chat call's response, read on the client's event loop: the head, the body (collected, or
+/// parsed as server-sent events while it streams), the first-byte and total timeouts, and the
+/// single report at the end.
+private final class ChatResponseHandler: HTTPClientResponseDelegate, @unchecked Sendable {
+    // @unchecked: every mutable property is used on the client's event loop only. AsyncHTTPClient
+    // calls the delegate there (`.delegate(on:)`), and the timers, the future's callback and
+    // `finish` run there too.
+    typealias Response = Void
+
+    private let stream: Bool
+    private let timeouts: CallTimeouts
+    private let onDelta: @Sendable (String) -> Void
+    private var completion: (@Sendable (ChatCallReport) -> Void)?
+    var task: HTTPClient.Task<Void>?
+    private let started = NIODeadline.now()
+    private var timing = ChatCallTiming()
+    private var firstByteTimer: Scheduled<Void>?
+    private var totalTimer: Scheduled<Void>?
+    /// Set when the outcome is known before the request ends (a failure inside a stream, a body
+    /// too large), or when it ends normally; `finish` reports it.
+    private var decided: ChatCallReport?
+    private var status: Int?
+    private var headers: [(String, String)] = []
+    private var wallClockAtHead: EpochMillis = 0
+    /// The body is read as an event stream (a streamed request answered with `text/event-stream`
+    /// and a status below 400); otherwise it is collected.
+    private var streaming = false
+    private var body: [UInt8] = []
+    private var parser = SSEParser()
+    private var decoder = ChatStreamDecoder()
+    private var firstToken: Int64?
+
+    init(stream: Bool, timeouts: CallTimeouts, onDelta: @escaping @Sendable (String) -> Void, completion: @escaping @Sendable (ChatCallReport) -> Void) {
+        self.stream = stream
+        self.timeouts = timeouts
+        self.onDelta = onDelta
+        self.completion = completion
+    }
+
+    private var elapsedMs: Int64 { OpenRouterClient.millis(since: started) }
+
+    /// The first-byte limit (until the response head) and the total limit (the whole call, body
+    /// included: a stream that keeps trickling is cut too).
+    func startTimers(on eventLoop: any EventLoop) {
+        timing.sent = ChatCallTiming.now()
+        let firstByte = timeouts.firstByteMs
+        firstByteTimer = eventLoop.scheduleTask(in: .milliseconds(firstByte)) { [self] in
+            if status == nil { task?.fail(reason: OpenRouterClient.FirstByteTimeout(ms: firstByte)) }
+        }
+        totalTimer = eventLoop.scheduleTask(in: .milliseconds(min(max(0, timeouts.totalMs), 1 << 40))) { [self] in
+            task?.fail(reason: OpenRouterClient.TotalTimeout())
+        }
+    }
+
+    func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        timing.head = ChatCallTiming.now()
+        firstByteTimer?.cancel()
+        let status = Int(head.status.code)
+        self.status = status
+        headers = head.headers.map { ($0.name, $0.value) }
+        wallClockAtHead = OpenRouterClient.wallClockNow()
+        // Errors come as JSON even for streamed requests, before the stream is committed.
+        streaming = status < 400 && stream && OpenRouterClient.isEventStream(head.headers)
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        guard decided == nil else { return task.eventLoop.makeSucceededVoidFuture() }
+        if streaming {
+            for item in parser.feed(buffer.readableBytesView) {
+                guard case .event(let event) = item else { continue }
+                switch decoder.consume(event) {
+                case .delta(let text):
+                    if firstToken == nil { firstToken = elapsedMs }
+                    onDelta(text)
+                case .failed(let error):
+                    decide(.failure(error), firstToken: firstToken)
+                    task.cancel()
+                    return task.eventLoop.makeSucceededVoidFuture()
+                case .done, .ignored:
+                    break
+                }
+            }
+        } else {
+            body += buffer.readableBytesView
+            if body.count > OpenRouterClient.maxBodyBytes {
+                decide(.failure(OpenRouterClient.transportError(OpenRouterClient.BodyTooLarge(), phase: "reading the response body")), firstToken: nil)
+                task.cancel()
+            }
+        }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Void>) throws {
+        guard decided == nil, let status else { return }
+        if streaming {
+            for item in parser.finish() {
+                if case .event(let event) = item, case .failed(let error) = decoder.consume(event) {
+                    return decide(.failure(error), firstToken: firstToken)
+                }
+            }
+            return decide(decoder.finish(), firstToken: firstToken)
+        }
+        let result = status >= 400
+            ? .failure(ChatResponseDecoder.classify(status: status, headers: headers, body: body, now: wallClockAtHead))
+            : ChatResponseDecoder.decode(status: status, headers: headers, body: body, now: wallClockAtHead)
+        if case .success(let completion) = result, stream { onDelta(completion.content) }
+        decide(result, firstToken: elapsedMs)
+    }
+
+    private func decide(_ result: Result<ChatCompletion, ExternalError>, firstToken: Int64?) {
+        guard decided == nil else { return }
+        decided = ChatCallReport(result: result, status: status, latencyMs: elapsedMs, firstTokenMs: firstToken)
+    }
+
+    /// The request ended (`error` nil) or failed; reports once.
+    func finish(_ error: (any Error)?) {
+        guard let completion else { return }
+        self.completion = nil
+        firstByteTimer?.cancel()
+        totalTimer?.cancel()
+        var report = decided ?? ChatCallReport(result: .failure(failure(error)), status: status, latencyMs: elapsedMs,
+                                                firstTokenMs: streaming ? firstToken : nil)
+        timing.end = ChatCallTiming.now()
+        report.timing = timing
+        completion(report)
+    }
+
+    /// What a transport failure means at the point the call reached.
+    private func failure(_ error: (any Error)?) -> ExternalError {
+        guard let error else {
+            return ExternalError(kind: .malformedResponse, status: status, message: "the response ended without an answer")
+        }
+        if error is OpenRouterClient.TotalTimeout {
+            var failure = ExternalError(kind: .timeout, status: nil, message: "no complete response within \(timeouts.totalMs) ms (total timeout)")
+            failure.afterTokens = streaming && decoder.sawContent
+            return failure
+        }
+        guard status != nil else { return OpenRouterClient.transportError(error, phase: "waiting for the response") }
+        guard streaming else { return OpenRouterClient.transportError(error, phase: "reading the response body") }
+        var failure = OpenRouterClient.transportError(error, phase: "reading the stream")
+        if failure.kind == .network || failure.kind == .timeout {
+            // The stream broke: whatever arrived is not an answer.
+            failure = ExternalError(kind: failure.kind == .timeout ? .timeout : .truncatedStream, status: status,
+                                    message: "the stream broke before [DONE]: \(failure.message)")
+        }
+        failure.afterTokens = decoder.sawContent
+        return failure
     }
 }

@@ -28,6 +28,9 @@ struct GatewayBench: ParsableCommand {
     @Option(help: "Agent worker processes.") var workers = 2
     @Option(help: "Requests before each phase that are not measured.") var warmup = 500
     @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "Also time each step of a call (client, worker, pipes) and report the median of each.") var breakdown = false
+    @Flag(help: "Run the direct phase's client on an event loop thread of its own, not on the simulator's (an agent worker's client never shares the simulator's).")
+    var directOwnThread = false
 
     static let model = "openai/gpt-4o-mini"
 
@@ -44,10 +47,11 @@ struct GatewayBench: ParsableCommand {
         let base = try runBlocking { _ = try await simulator.start(port: 0); return simulator.baseURL }
         defer { _ = try? runBlocking { await simulator.stop() } }
         if !json { printLine("… simulator at \(base); direct phase: \(total) requests at \(rate)/s") }
-        let direct = try runBlocking { try await Self.direct(base: base, rate: rate, count: total, warmup: warmup) }
+        let direct = try runBlocking { try await Self.direct(base: base, rate: rate, count: total, warmup: warmup, ownThread: directOwnThread) }
         if !json { printLine("… through Chimera: \(total) requests at \(rate)/s, \(workers) agent workers") }
         let through = try throughChimera(base: base, count: total)
-        let report = Report(rate: rate, direct: direct, chimera: through.latencies, failures: through.failures)
+        var report = Report(rate: rate, direct: direct.latencies, chimera: through.latencies, failures: through.failures)
+        if breakdown { report.breakdown = Breakdown(direct: direct.steps, chimera: through.steps, codec: Self.codecCosts(base: base)) }
         if json {
             printLine(report.json.serialized)
         } else if case .object(let members) = report.json {
@@ -57,8 +61,8 @@ struct GatewayBench: ParsableCommand {
 
     // MARK: Direct
 
-    static func direct(base: String, rate: Int, count: Int, warmup: Int) async throws -> [Double] {
-        let client = OpenRouterClient(endpoint: ProviderEndpoint(name: "sim", baseURL: base))
+    static func direct(base: String, rate: Int, count: Int, warmup: Int, ownThread: Bool) async throws -> (latencies: [Double], steps: [[UInt64]]) {
+        let client = OpenRouterClient(endpoint: ProviderEndpoint(name: "sim", baseURL: base), ownThread: ownThread)
         defer { Task { await client.shutdown() } }
         let key = APIKeySecret("sk-or-v1-sim-c-0001")
         var request = ChatRequest(model: model, messages: [ChatMessage(role: "user", content: "bench")])
@@ -67,26 +71,30 @@ struct GatewayBench: ParsableCommand {
         for _ in 0..<warmup { _ = await client.chat(body: body, stream: false, key: key) }
         let interval = 1_000_000_000 / UInt64(rate)
         let start = DispatchTime.now().uptimeNanoseconds
-        return await withTaskGroup(of: Double.self) { group in
+        return await withTaskGroup(of: (Double, [UInt64]).self) { group in
             for i in 0..<count {
                 let due = start + UInt64(i) * interval
                 let now = DispatchTime.now().uptimeNanoseconds
                 if due > now { try? await Task.sleep(nanoseconds: due - now) }
                 group.addTask {
                     let sent = DispatchTime.now().uptimeNanoseconds
-                    _ = await client.chat(body: body, stream: false, key: key)
-                    return Double(DispatchTime.now().uptimeNanoseconds - sent) / 1000
+                    let called = ChatCallTiming.now()
+                    let report = await client.chat(body: body, stream: false, key: key)
+                    let returned = ChatCallTiming.now()
+                    let latency = Double(DispatchTime.now().uptimeNanoseconds - sent) / 1000
+                    return (latency, [called, report.timing.sent, report.timing.head, report.timing.end, returned])
                 }
             }
             var out: [Double] = []
-            for await latency in group { out.append(latency) }
-            return out
+            var steps: [[UInt64]] = []
+            for await (latency, instants) in group { out.append(latency); steps.append(instants) }
+            return (out, steps)
         }
     }
 
     // MARK: Through Chimera
 
-    func throughChimera(base: String, count: Int) throws -> (latencies: [Double], failures: Int) {
+    func throughChimera(base: String, count: Int) throws -> (latencies: [Double], failures: Int, steps: [[UInt64]]) {
         var template = Array("/tmp/chimera-gateway-XXXXXX".utf8CString)
         guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
             throw ValidationError("cannot create a temporary directory")
@@ -96,6 +104,7 @@ struct GatewayBench: ParsableCommand {
         pool.agent = "bench"
         pool.size = workers
         pool.maxConcurrency = 4_096
+        if breakdown { pool.environment[GatewayTrace.environmentVariable] = dir }
         var config = ChimeraConfig(pools: [pool])
         config.coordinator.queueCapacity = 1_000_000
         var keys = ResolvedKeys()
@@ -122,6 +131,11 @@ struct GatewayBench: ParsableCommand {
         latencies.reserveCapacity(count)
         var failures = 0
         var sent = 0, done = 0
+        // Bench side of the breakdown: the coordinator numbers tasks t-1, t-2, … in submission
+        // order, and every call here submits its one task before `run` returns.
+        var submitted = 0
+        var instants: [String: (sent: UInt64, done: UInt64)] = [:]
+        var submittedAt: [String: UInt64] = [:]
         var ready = 0
         let warmupCount = warmup
         let ticker = Timer(loop: loop)
@@ -134,14 +148,19 @@ struct GatewayBench: ParsableCommand {
             coordinator.shutdown(reason: "bench done")
         }
         func send(measured: Bool) {
+            submitted += 1
+            let task = "t-\(submitted)"
             let started = EventLoop.hrtime()
             runner.run(call) { result in
+                let finished = EventLoop.hrtime()
                 done += 1
                 if case .failure = result.result { failures += measured ? 1 : 0 }
-                if measured { latencies.append(Double(EventLoop.hrtime() - started) / 1000) }
+                if measured { latencies.append(Double(finished - started) / 1000) }
+                if measured, breakdown { instants[task] = (started, finished) }
                 if done == warmupCount, measured == false { startPhase() }
                 finishIfDone()
             }
+            if measured, breakdown { submittedAt[task] = EventLoop.hrtime() }
         }
         func startPhase() {
             phaseStart = EventLoop.hrtime()
@@ -162,16 +181,118 @@ struct GatewayBench: ParsableCommand {
         loop.run()
         if !ticker.isClosing { ticker.close() }
         try loop.close()
-        return (latencies, failures)
+        var steps: [[UInt64]] = []
+        if breakdown {
+            for call in GatewayTrace.read(directory: dir) {
+                guard let bench = instants[call.task], let submitted = submittedAt[call.task] else { continue }
+                steps.append([bench.sent, submitted, call.received, call.started, call.sent, call.head, call.end, call.serialized, call.looped, call.written, bench.done])
+            }
+        }
+        return (latencies, failures, steps)
     }
 
     // MARK: Plumbing
+
+    /// What the JSON work of one call costs on each side, in microseconds (mean of 20,000 rounds,
+    /// in process, one thread): the task input as the coordinator builds it and the worker reads
+    /// it, before (a value tree each way) and after (raw body, direct writers), and the answer.
+    static func codecCosts(base: String) -> JSONValue {
+        var request = ChatRequest(model: model, messages: [ChatMessage(role: "user", content: "bench")])
+        request.maxTokens = 8
+        let key = APIKeySecret("sk-or-v1-sim-c-0001")
+        let output = ExternalCallOutput(result: .success(ChatCompletion(id: "gen-1764400000-abcdefghijklmnopqrst", model: model, provider: "SimProvider",
+                                                                         content: "Simulated reply to: bench", finishReason: "stop",
+                                                                         usage: ChatUsage(promptTokens: 1, completionTokens: 4, cost: 0.0000042))),
+                                        status: 200, latencyMs: 1, firstTokenMs: 1)
+        let rounds = 20_000
+        var sink = 0
+        func time(_ body: () -> Int) -> JSONValue {
+            for _ in 0..<1_000 { sink &+= body() }
+            let start = EventLoop.hrtime()
+            for _ in 0..<rounds { sink &+= body() }
+            return .number((Double(EventLoop.hrtime() - start) / Double(rounds) / 100).rounded() / 10)
+        }
+        func submitted(_ input: [UInt8]) -> Int {
+            // What `Coordinator.submit` does with every input: validate it, look for newlines.
+            let valid = input.withUnsafeBytes { (try? JSONParser.validate($0)) != nil }
+            return input.count + (valid ? 1 : 0) + (input.contains(0x0A) ? 1 : 0)
+        }
+        let oldInput: () -> [UInt8] = {
+            let body = (try? JSONParser.parse(request.body()).value) ?? .object([])
+            var bytes: [UInt8] = []
+            ExternalCallInput(baseURL: base, key: key, stream: false, body: body).json.write(to: &bytes)
+            return bytes
+        }
+        let taskInput = oldInput()
+        var outputBytes: [UInt8] = []
+        output.json.write(to: &outputBytes)
+        let members: [JSONMember] = [
+            JSONMember("coordinator_input_value_tree", time { submitted(oldInput()) }),
+            JSONMember("coordinator_input_raw_body", time { submitted(ExternalCallInput(baseURL: base, key: key, stream: false, bodyJSON: request.body()).bytes) }),
+            JSONMember("worker_input_value_tree", time {
+                guard let value = try? JSONParser.parse(taskInput).value, let input = try? ExternalCallInput(json: value) else { return 0 }
+                var body: [UInt8] = []
+                input.body.write(to: &body)
+                return body.count
+            }),
+            JSONMember("worker_input_raw", time { taskInput.withUnsafeBytes { raw in (try? ExternalCallInput(raw: raw))?.bodyJSON.count ?? 0 } }),
+            JSONMember("worker_output_value_tree", time {
+                var bytes: [UInt8] = []
+                output.json.write(to: &bytes)
+                return bytes.count
+            }),
+            JSONMember("worker_output_direct", time { output.bytes.count }),
+            JSONMember("coordinator_reads_output", time {
+                guard let value = try? JSONParser.parse(outputBytes).value else { return 0 }
+                return ExternalCallOutput(json: value).latencyMs == 1 ? 1 : 0
+            }),
+        ]
+        return .object(members + [JSONMember("checksum", .number(Double(sink & 0xFF)))])
+    }
+
+    /// Medians of each step of a call, in microseconds.
+    struct Breakdown {
+        /// Steps as (name, from, to) indices into a row of instants.
+        typealias Steps = [(name: String, from: Int, to: Int)]
+        /// Direct rows: called, sent (on the client's loop), head, end, returned.
+        static let directSteps: Steps = [("client_entry", 0, 1), ("http_to_head", 1, 2), ("head_to_end", 2, 3), ("client_exit", 3, 4)]
+        /// Chimera rows: 0 `run` called, 1 `run` returned (task submitted), 2 the worker's handler
+        /// got the task, 3 handed it to the client, 4 sent on the client's loop, 5 response head,
+        /// 6 end, 7 answer serialized, 8 back on the worker's loop, 9 answered, 10 caller's completion.
+        static let chimeraSteps: Steps = [
+            ("coordinator_submit", 0, 1), ("pipe_to_worker", 1, 2), ("worker_reads_input", 2, 3), ("worker_to_http_loop", 3, 4),
+            ("http_to_head", 4, 5), ("head_to_end", 5, 6), ("worker_output_json", 6, 7), ("http_loop_to_worker", 7, 8),
+            ("worker_answer", 8, 9), ("worker_to_caller", 9, 10),
+        ]
+        var direct: [[UInt64]]
+        var chimera: [[UInt64]]
+        var codec: JSONValue
+
+        static func medians(_ rows: [[UInt64]], steps: Steps) -> JSONValue {
+            var members = [JSONMember("calls", .number(Double(rows.count)))]
+            for step in steps {
+                let values = rows.compactMap { row -> Double? in
+                    guard row[step.from] > 0, row[step.to] >= row[step.from] else { return nil }
+                    return Double(row[step.to] - row[step.from]) / 1000
+                }
+                members.append(JSONMember(step.name + "_us", .number((Report.percentile(values, 0.5) * 10).rounded() / 10)))
+            }
+            return .object(members)
+        }
+
+        var json: JSONValue {
+            .object([JSONMember("direct", Self.medians(direct, steps: Self.directSteps)),
+                     JSONMember("chimera", Self.medians(chimera, steps: Self.chimeraSteps)),
+                     JSONMember("codec_us", codec)])
+        }
+    }
 
     struct Report {
         var rate: Int
         var direct: [Double]
         var chimera: [Double]
         var failures: Int
+        var breakdown: Breakdown?
 
         static func percentile(_ values: [Double], _ p: Double) -> Double {
             guard !values.isEmpty else { return 0 }
@@ -190,7 +311,7 @@ struct GatewayBench: ParsableCommand {
                 JSONMember("chimera_p50_us", r(c50)), JSONMember("chimera_p99_us", r(c99)),
                 JSONMember("added_p50_us", r(c50 - d50)), JSONMember("added_p99_us", r(c99 - d99)),
                 JSONMember("failures", .number(Double(failures))),
-            ])
+            ] + (breakdown.map { [JSONMember("breakdown", $0.json)] } ?? []))
         }
     }
 }

@@ -85,6 +85,11 @@ import Testing
 }
 
 @Suite struct ExternalCallWireTests {
+    /// The worker's reader, on `text`.
+    private func readRaw(_ text: String) throws(TaskFailure) -> ExternalCallInput {
+        try Array(text.utf8).withUnsafeBytes { raw in Result { () throws(TaskFailure) in try ExternalCallInput(raw: raw) } }.get()
+    }
+
     @Test func input_roundTrips_andNamesTheBadField() throws {
         let input = ExternalCallInput(baseURL: "http://127.0.0.1:1/api/v1", headers: [(name: "X-OpenRouter-Title", value: "Chimera")],
                                       key: APIKeySecret("sk-or-v1-fake0000000000000000000000000000a1b2"), stream: true,
@@ -106,6 +111,72 @@ import Testing
             } catch {
                 #expect(error.message.contains(field), "\(error.message)")
             }
+        }
+    }
+
+    /// The worker reads the input from its raw text (the body kept as bytes); that must agree
+    /// with the general reader, and the direct writer with the value's serialization.
+    @Test func input_rawReaderAndDirectWriter_agreeWithTheValueForms() throws {
+        let input = ExternalCallInput(baseURL: "http://127.0.0.1:1/api/v1", headers: [(name: "X-OpenRouter-Title", value: "Chimera \"q\"")],
+                                      key: APIKeySecret("sk-or-v1-fake0000000000000000000000000000a1b2"), stream: true,
+                                      body: .object([JSONMember("model", .string("m:free")), JSONMember("messages", .array([.object([
+                                          JSONMember("role", .string("user")), JSONMember("content", .string("line one\nline \u{1} two ✓")),
+                                      ])])), JSONMember("max_tokens", .number(8))]),
+                                      connectMs: 5, firstByteMs: 6, idleMs: 7, totalMs: 8)
+        var keyless = input
+        keyless.key = nil
+        keyless.headers = []
+        keyless.stream = false
+        for value in [input, keyless] {
+            let text = value.json.serialized
+            #expect(String(decoding: value.bytes, as: UTF8.self) == text)
+            let raw = try readRaw(text)
+            #expect(raw == value)
+            #expect(raw.bodyJSON == value.bodyJSON, "the body is passed on byte for byte")
+            #expect(try ExternalCallInput(json: JSONParser.parse(text)) == raw)
+        }
+        // Spacing inside the body survives the raw reader; the value forms still compare equal.
+        let spaced = #"{"base_url":"http://x","body":{ "model" : "m" },"timeouts":{"total_ms":9}}"#
+        let read = try readRaw(spaced)
+        #expect(String(decoding: read.bodyJSON, as: UTF8.self) == #"{ "model" : "m" }"#)
+        #expect(read.body == .object([JSONMember("model", .string("m"))]))
+        #expect(read.totalMs == 9 && read.connectMs == 10_000 && read.key == nil && !read.stream)
+        // A member name written with escapes is read the general way.
+        let escaped = #"{"base\u005furl":"http://x","body":{}}"#
+        #expect(try readRaw(escaped).baseURL == "http://x")
+        // The same checks, with the same messages, as the value reader.
+        for (text, field) in [(#"{"base_url":"x","key":"","body":{}}"#, "\"key\""), (#"{"base_url":"x","key":1,"body":{}}"#, "\"key\""),
+                              (#"{"base_url":"x"}"#, "\"body\""), (#"{"base_url":"x","body":[1]}"#, "\"body\""),
+                              (#"{"base_url":1,"body":{}}"#, "\"base_url\""), (#"{"base_url":"x","body":{},"headers":[["a"]]}"#, "\"headers\""),
+                              (#"{"base_url":"x","body":{}"#, "not valid JSON"), (#"[1]"#, "not valid JSON")] {
+            do {
+                _ = try readRaw(text)
+                Issue.record("accepted \(text)")
+            } catch {
+                #expect(error.message.contains(field), "\(text): \(error.message)")
+                #expect(error.kind == .invalidInput)
+            }
+        }
+    }
+
+    @Test func output_directWriter_matchesTheValue() throws {
+        var e = ExternalError(kind: .providerError, status: 502, message: "Bad \"gateway\"\n")
+        e.errorType = "upstream"
+        e.providerName = "P"
+        e.retryable = true
+        e.rateLimit = RateLimitInfo(limit: 20, remaining: 3, resetAt: 1_796_000_000_000, retryAfterMs: 1_500)
+        let outputs = [
+            ExternalCallOutput(result: .success(ChatCompletion(id: "gen-1", model: "m", provider: "P", content: "hi ✓ \u{7}", reasoning: "r",
+                                                               finishReason: "stop", usage: ChatUsage(promptTokens: 3, completionTokens: 1, cost: 0.000125,
+                                                                                                      costIsEstimate: true))),
+                               status: 200, latencyMs: 12, firstTokenMs: 5),
+            ExternalCallOutput(result: .success(ChatCompletion(content: "")), status: nil, latencyMs: 0, firstTokenMs: nil),
+            ExternalCallOutput(result: .failure(e), status: 502, latencyMs: 3, firstTokenMs: nil),
+            ExternalCallOutput(result: .failure(ExternalError(kind: .timeout, status: nil, message: "t")), status: nil, latencyMs: 1, firstTokenMs: 1),
+        ]
+        for output in outputs {
+            #expect(String(decoding: output.bytes, as: UTF8.self) == output.json.serialized)
+            #expect(ExternalCallOutput(json: try JSONParser.parse(output.bytes).value) == output)
         }
     }
 

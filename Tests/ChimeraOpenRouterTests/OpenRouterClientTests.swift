@@ -377,6 +377,52 @@ struct OpenRouterClientTests {
         }
     }
 
+    // MARK: the callback form (agent workers)
+
+    /// `startChat` reports exactly once, on its own (no Swift task involved), also when the call
+    /// is cancelled, and a cancel after the end changes nothing.
+    @Test func startChat_reportsOnce_andCancelClosesAHungCall() async throws {
+        try await withClient { sim, client in
+            let reports = Mutex<[ChatCallReport]>([])
+            let (ended, endSink) = AsyncStream.makeStream(of: Void.self)
+            var ends = ended.makeAsyncIterator()
+            let body = request("Hello there").body()
+            let call = client.startChat(body: body, stream: false, key: keyA) { report in
+                reports.withLock { $0.append(report) }
+                endSink.yield()
+            }
+            _ = await ends.next()
+            call.cancel()
+            #expect(reports.withLock { $0.count } == 1)
+            #expect(reports.withLock { $0.first?.success?.content } == "Simulated reply to: Hello there")
+            let timing = try #require(reports.withLock { $0.first?.timing })
+            #expect(timing.sent > 0 && timing.sent <= timing.head && timing.head <= timing.end)
+
+            let deltas = Deltas()
+            let hung = client.startChat(body: request("[[sim:hang]] wait", stream: true).body(), stream: true, key: keyA, onDelta: { deltas.add($0) }) { report in
+                reports.withLock { $0.append(report) }
+                endSink.yield()
+            }
+            var polls = 0
+            while sim.stats().accounts["a"]?.faultsInjected != 1 && polls < 1_000 {
+                try await Task.sleep(for: .milliseconds(5))
+                polls += 1
+            }
+            let start = ContinuousClock.now
+            hung.cancel()
+            hung.cancel()
+            _ = await ends.next()
+            #expect(elapsed(since: start) < .milliseconds(2_000))
+            try await Task.sleep(for: .milliseconds(50))
+            let all = reports.withLock { $0 }
+            #expect(all.count == 2)
+            let failure = try #require(all.last?.failure)
+            #expect(failure.kind == .cancelled, "\(failure)")
+            #expect(deltas.all.isEmpty)
+            #expect(await client.chat(request("after"), key: keyA).success != nil)
+        }
+    }
+
     @Test func cancellingMidStream_returnsCancelledAfterTokens() async throws {
         try await withClient(simulatorConfig(chunkDelayMs: 100)) { _, client in
             let deltas = Deltas()

@@ -9,30 +9,50 @@ public struct ExternalCallInput: Sendable, Equatable {
     /// The API key for `Authorization: Bearer`; nil for a provider that takes no key.
     public var key: APIKeySecret?
     public var stream: Bool
-    /// The JSON body of `POST /chat/completions`, sent as is.
-    public var body: JSONValue
+    /// The JSON body of `POST /chat/completions` as text, sent as is: it travels from the
+    /// coordinator to the HTTP request without being parsed into a value on the way.
+    public var bodyJSON: [UInt8]
     public var connectMs: Int64
     public var firstByteMs: Int64
     public var idleMs: Int64
     public var totalMs: Int64
 
-    public init(baseURL: String, headers: [(name: String, value: String)] = [], key: APIKeySecret?, stream: Bool, body: JSONValue,
+    public init(baseURL: String, headers: [(name: String, value: String)] = [], key: APIKeySecret?, stream: Bool, bodyJSON: [UInt8],
                 connectMs: Int64 = 10_000, firstByteMs: Int64 = 60_000, idleMs: Int64 = 60_000, totalMs: Int64 = 600_000) {
         self.baseURL = baseURL
         self.headers = headers
         self.key = key
         self.stream = stream
-        self.body = body
+        self.bodyJSON = bodyJSON
         self.connectMs = connectMs
         self.firstByteMs = firstByteMs
         self.idleMs = idleMs
         self.totalMs = totalMs
     }
 
+    public init(baseURL: String, headers: [(name: String, value: String)] = [], key: APIKeySecret?, stream: Bool, body: JSONValue,
+                connectMs: Int64 = 10_000, firstByteMs: Int64 = 60_000, idleMs: Int64 = 60_000, totalMs: Int64 = 600_000) {
+        var bytes: [UInt8] = []
+        body.write(to: &bytes)
+        self.init(baseURL: baseURL, headers: headers, key: key, stream: stream, bodyJSON: bytes, connectMs: connectMs,
+                  firstByteMs: firstByteMs, idleMs: idleMs, totalMs: totalMs)
+    }
+
+    /// The body as a value (parsed from, or written to, ``bodyJSON``).
+    public var body: JSONValue {
+        get { (try? JSONParser.parse(bodyJSON).value) ?? .null }
+        set {
+            var bytes: [UInt8] = []
+            newValue.write(to: &bytes)
+            bodyJSON = bytes
+        }
+    }
+
+    /// Equal when every field is, the bodies compared as JSON values.
     public static func == (l: Self, r: Self) -> Bool {
         l.baseURL == r.baseURL && l.headers.map { [$0.name, $0.value] } == r.headers.map { [$0.name, $0.value] } && l.key == r.key
-            && l.stream == r.stream && l.body == r.body && l.connectMs == r.connectMs && l.firstByteMs == r.firstByteMs
-            && l.idleMs == r.idleMs && l.totalMs == r.totalMs
+            && l.stream == r.stream && (l.bodyJSON == r.bodyJSON || l.body == r.body) && l.connectMs == r.connectMs
+            && l.firstByteMs == r.firstByteMs && l.idleMs == r.idleMs && l.totalMs == r.totalMs
     }
 
     public var json: JSONValue {
@@ -49,18 +69,108 @@ public struct ExternalCallInput: Sendable, Equatable {
         ])
     }
 
+    /// The task input as JSON text, the body spliced in as it is: the same members as ``json``
+    /// (byte for byte when ``bodyJSON`` is compact), without building a value tree.
+    public var bytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bodyJSON.count + baseURL.utf8.count + 192)
+        out.append(contentsOf: #"{"base_url":"#.utf8)
+        JSONValue.writeString(baseURL, to: &out)
+        out.append(contentsOf: #","headers":["#.utf8)
+        for (i, header) in headers.enumerated() {
+            out.append(contentsOf: i == 0 ? "[".utf8 : ",[".utf8)
+            JSONValue.writeString(header.name, to: &out)
+            out.append(UInt8(ascii: ","))
+            JSONValue.writeString(header.value, to: &out)
+            out.append(UInt8(ascii: "]"))
+        }
+        out.append(UInt8(ascii: "]"))
+        if let key {
+            out.append(contentsOf: #","key":"#.utf8)
+            JSONValue.writeString(key.reveal(), to: &out)
+        }
+        out.append(contentsOf: (stream ? #","stream":true,"body":"# : #","stream":false,"body":"#).utf8)
+        out.append(contentsOf: bodyJSON)
+        out.append(contentsOf: #","timeouts":{"connect_ms":"#.utf8)
+        JSONValue.writeNumber(Double(connectMs), to: &out)
+        out.append(contentsOf: #","first_byte_ms":"#.utf8)
+        JSONValue.writeNumber(Double(firstByteMs), to: &out)
+        out.append(contentsOf: #","idle_ms":"#.utf8)
+        JSONValue.writeNumber(Double(idleMs), to: &out)
+        out.append(contentsOf: #","total_ms":"#.utf8)
+        JSONValue.writeNumber(Double(totalMs), to: &out)
+        out.append(contentsOf: "}}".utf8)
+        return out
+    }
+
     /// Reads the task input; the message names the field that is wrong (never the key).
     public init(json value: JSONValue) throws(TaskFailure) {
         guard case .string(let base)? = value["base_url"] else { throw TaskFailure(.invalidInput, "llm.chat input needs \"base_url\" (a string)") }
+        var bodyJSON: [UInt8]?
+        if let body = value["body"], case .object = body {
+            var bytes: [UInt8] = []
+            body.write(to: &bytes)
+            bodyJSON = bytes
+        }
+        try self.init(baseURL: base, key: value["key"], bodyJSON: bodyJSON, headers: value["headers"], stream: value["stream"], timeouts: value["timeouts"])
+    }
+
+    /// Reads the task input from its JSON text, as ``init(json:)`` does, but keeps the body as
+    /// the bytes it arrived as (what an agent worker sends upstream) and builds no value tree:
+    /// this runs once per call in the worker.
+    public init(raw: UnsafeRawBufferPointer) throws(TaskFailure) {
+        var base: String??
+        var key: Range<Int>?, body: Range<Int>?, headers: Range<Int>?, stream: Range<Int>?, timeouts: Range<Int>?
+        var escapedKey = false
+        do {
+            try JSONParser.forEachMember(of: raw) { name, range in
+                guard let name else { escapedKey = true; return }
+                if name.equals("base_url") { base = .some(JSONParser.decodeString(UnsafeRawBufferPointer(rebasing: raw[range]))) }
+                else if name.equals("key") { key = range }
+                else if name.equals("body") { body = range }
+                else if name.equals("headers") { headers = range }
+                else if name.equals("stream") { stream = range }
+                else if name.equals("timeouts") { timeouts = range }
+            }
+        } catch {
+            throw TaskFailure(.invalidInput, "input is not valid JSON")
+        }
+        if escapedKey {
+            // A member name written with escapes (Chimera writes none): read it the general way.
+            guard let value = try? JSONParser.parse(Array(raw)).value else { throw TaskFailure(.invalidInput, "input is not valid JSON") }
+            try self.init(json: value)
+            return
+        }
+        func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: raw[range]) }
+        guard case .some(.some(let baseURL)) = base else { throw TaskFailure(.invalidInput, "llm.chat input needs \"base_url\" (a string)") }
+        // The common shapes are read in place; anything else goes through a value, as in `init(json:)`.
+        let keyValue: JSONValue? = key.map { range in
+            if bytes(range).first == UInt8(ascii: "\""), let text = JSONParser.decodeString(bytes(range)) { return .string(text) }
+            return (try? JSONParser.parse(Array(bytes(range))).value) ?? .null
+        }
+        let headersValue: JSONValue? = headers.flatMap { range in
+            bytes(range).equals("[]") ? .array([]) : try? JSONParser.parse(Array(bytes(range))).value
+        }
+        let streamValue: JSONValue? = stream.flatMap { range in
+            bytes(range).equals("true") ? .bool(true) : bytes(range).equals("false") ? .bool(false) : nil
+        }
+        let timeoutsValue: JSONValue? = timeouts.flatMap { range in try? JSONParser.parse(Array(bytes(range))).value }
+        let bodyJSON = body.flatMap { raw[$0.lowerBound] == UInt8(ascii: "{") ? Array(bytes($0)) : nil }
+        try self.init(baseURL: baseURL, key: keyValue, bodyJSON: bodyJSON, headers: headersValue, stream: streamValue, timeouts: timeoutsValue)
+    }
+
+    /// The checks and defaults both readers share.
+    private init(baseURL: String, key keyValue: JSONValue?, bodyJSON: [UInt8]?, headers headersValue: JSONValue?, stream streamValue: JSONValue?,
+                 timeouts t: JSONValue?) throws(TaskFailure) {
         var key: APIKeySecret?
-        switch value["key"] {
+        switch keyValue {
         case nil: key = nil
         case .string(let text)? where !text.isEmpty: key = APIKeySecret(text)
         default: throw TaskFailure(.invalidInput, "llm.chat \"key\" must be a non-empty string, or absent for a provider without keys")
         }
-        guard let body = value["body"], case .object = body else { throw TaskFailure(.invalidInput, "llm.chat input needs \"body\" (the request object)") }
+        guard let bodyJSON else { throw TaskFailure(.invalidInput, "llm.chat input needs \"body\" (the request object)") }
         var headers: [(name: String, value: String)] = []
-        if case .array(let pairs)? = value["headers"] {
+        if case .array(let pairs)? = headersValue {
             for pair in pairs {
                 guard case .array(let p) = pair, p.count == 2, case .string(let n) = p[0], case .string(let v) = p[1] else {
                     throw TaskFailure(.invalidInput, "llm.chat \"headers\" must be [[name, value], …]")
@@ -69,9 +179,8 @@ public struct ExternalCallInput: Sendable, Equatable {
             }
         }
         var stream = false
-        if case .bool(let b)? = value["stream"] { stream = b }
-        self.init(baseURL: base, headers: headers, key: key, stream: stream, body: body)
-        let t = value["timeouts"]
+        if case .bool(let b)? = streamValue { stream = b }
+        self.init(baseURL: baseURL, headers: headers, key: key, stream: stream, bodyJSON: bodyJSON)
         func ms(_ name: String, _ current: Int64) -> Int64 {
             if case .number(let d)? = t?[name], d >= 1, d <= 86_400_000 { return Int64(d) }
             return current
@@ -134,6 +243,69 @@ public struct ExternalCallOutput: Sendable, Equatable {
             ])))
         }
         return .object(members)
+    }
+
+    /// The same JSON text as ``json`` (byte for byte), written directly: what a worker answers
+    /// with, once per call.
+    public var bytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        func number(_ d: Double?) {
+            if let d { JSONValue.writeNumber(d, to: &out) } else { out.append(contentsOf: "null".utf8) }
+        }
+        func string(_ s: String?) {
+            if let s { JSONValue.writeString(s, to: &out) } else { out.append(contentsOf: "null".utf8) }
+        }
+        func member(_ name: StaticString) {
+            out.append(UInt8(ascii: ","))
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            out.append(contentsOf: "\":".utf8)
+        }
+        switch result {
+        case .success: out.append(contentsOf: #"{"ok":true"#.utf8)
+        case .failure: out.append(contentsOf: #"{"ok":false"#.utf8)
+        }
+        member("status"); number(status.map(Double.init))
+        member("latency_ms"); number(Double(latencyMs))
+        member("first_token_ms"); number(firstTokenMs.map(Double.init))
+        switch result {
+        case .success(let c):
+            member("content"); string(c.content)
+            member("model"); string(c.model)
+            member("provider"); string(c.provider)
+            member("id"); string(c.id)
+            member("finish_reason"); string(c.finishReason)
+            member("reasoning"); string(c.reasoning)
+            member("usage")
+            if let u = c.usage {
+                out.append(contentsOf: #"{"prompt_tokens":"#.utf8); number(Double(u.promptTokens))
+                member("completion_tokens"); number(Double(u.completionTokens))
+                member("total_tokens"); number(Double(u.totalTokens))
+                member("cost"); number(u.cost)
+                member("cost_is_estimate"); out.append(contentsOf: (u.costIsEstimate ? "true" : "false").utf8)
+                out.append(UInt8(ascii: "}"))
+            } else {
+                out.append(contentsOf: "null".utf8)
+            }
+        case .failure(let e):
+            member("error")
+            out.append(contentsOf: #"{"kind":"#.utf8); string(e.kind.rawValue)
+            member("message"); string(e.message)
+            member("status"); number(e.status.map(Double.init))
+            member("error_type"); string(e.errorType)
+            member("provider"); string(e.providerName)
+            member("retryable"); if let r = e.retryable { out.append(contentsOf: (r ? "true" : "false").utf8) } else { out.append(contentsOf: "null".utf8) }
+            member("after_tokens"); out.append(contentsOf: (e.afterTokens ? "true" : "false").utf8)
+            member("rate_limit")
+            out.append(contentsOf: #"{"limit":"#.utf8); number(e.rateLimit.limit.map(Double.init))
+            member("remaining"); number(e.rateLimit.remaining.map(Double.init))
+            member("reset_at"); number(e.rateLimit.resetAt.map(Double.init))
+            member("retry_after_ms"); number(e.rateLimit.retryAfterMs.map(Double.init))
+            out.append(contentsOf: "}}".utf8)
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     static func usageJSON(_ u: ChatUsage) -> JSONValue {

@@ -173,12 +173,12 @@ public final class ExternalCallRunner {
         var request = ChatRequest(model: upstream, messages: state.call.messages, stream: state.call.stream)
         request.maxTokens = state.call.maxTokens
         request.temperature = state.call.temperature
-        let body = (try? JSONParser.parse(request.body()).value) ?? .object([])
         let t = route.timeouts
+        // The body is compact JSON already: spliced into the task input as is, never re-parsed.
         let input = ExternalCallInput(baseURL: route.endpoint.baseURL, headers: route.endpoint.headers.map { (name: $0.name, value: $0.value) }, key: key,
-                                      stream: state.call.stream, body: body, connectMs: t.connectMs, firstByteMs: t.firstByteMs,
+                                      stream: state.call.stream, bodyJSON: request.body(), connectMs: t.connectMs, firstByteMs: t.firstByteMs,
                                       idleMs: t.idleMs, totalMs: t.totalMs)
-        var task = TaskRequest(handler: ExternalChatHandler.handlerName, value: input.json, priority: state.call.priority)
+        var task = TaskRequest(handler: ExternalChatHandler.handlerName, input: input.bytes, priority: state.call.priority)
         // The worker enforces the call's own timeouts; the coordinator's deadline is the backstop.
         task.timeoutMs = UInt64(t.totalMs) + 5_000
         task.maxAttempts = 1

@@ -6,8 +6,13 @@ import ChimeraOpenRouter
 /// The coordinator decides (key, model chain, timeouts) and sends them in the task input
 /// (``ExternalCallInput``); this handler only makes the HTTP call with ``OpenRouterClient`` and
 /// answers with ``ExternalCallOutput`` — success or the classified upstream failure. Content
-/// fragments of a stream go back as `task/delta` as they arrive. The HTTP call runs on
-/// AsyncHTTPClient's threads; results come back to the worker's loop through a ``LoopInbox``.
+/// fragments of a stream go back as `task/delta` as they arrive.
+///
+/// Per call: the input is read in place (the request body is passed on as the bytes the
+/// coordinator sent), the call is handed to the client's one NIO event loop (one thread hop, no
+/// Swift task), the response is read and the answer serialized there, and the answer comes back
+/// to the worker's loop through a ``LoopInbox`` (one `uv_async_send`), which writes it. Both
+/// threads are kept on one CPU (``CPUAffinity``), so these two hops are cheap context switches.
 public final class ExternalChatHandler: WorkerHandler {
     /// The handler name external-call tasks route by.
     public static let handlerName = "llm.chat"
@@ -16,24 +21,32 @@ public final class ExternalChatHandler: WorkerHandler {
 
     private enum Message: Sendable {
         case delta(Int, String)
-        case done(Int, [UInt8])
+        case done(Int, [UInt8], GatewayTrace.Call?)
     }
 
     private let loop: EventLoop
     private var inbox: LoopInbox<Message>?
     private var responders: [Int: HandlerResponder] = [:]
-    private var calls: [Int: Task<Void, Never>] = [:]
-    private var clients: [String: OpenRouterClient] = [:]
+    private var calls: [Int: ChatCall] = [:]
+    /// One client (one connection pool) per base URL, header set and timeouts; a worker talks to
+    /// a handful of endpoints at most, so a list searched in order is the cheapest lookup.
+    private var clients: [(key: ClientKey, client: OpenRouterClient)] = []
     private var nextCall = 0
+    /// Whether the loop thread was pinned to a CPU (``CPUAffinity``), once, before the first call.
+    private var pinned = false
+    private let trace = GatewayTrace.fromEnvironment()
 
     public init(loop: EventLoop) {
         self.loop = loop
     }
 
     public func run(_ request: HandlerRequest, _ responder: HandlerResponder) {
+        var stamps = trace.map { _ in GatewayTrace.Call(task: request.taskID) }
+        stamps?.received = ChatCallTiming.now()
         let input: ExternalCallInput
         do {
-            input = try ExternalCallInput(json: request.inputValue())
+            // The body stays the bytes the coordinator sent; only the small members are parsed.
+            input = try request.input.withUnsafeBytes { raw throws(TaskFailure) in try ExternalCallInput(raw: raw) }
         } catch let failure as TaskFailure {
             return responder.fail(failure)
         } catch {
@@ -46,21 +59,29 @@ public final class ExternalChatHandler: WorkerHandler {
             return responder.fail(TaskFailure(.handlerError, "cannot wake the worker loop: \(error)"))
         }
         inbox.keepsLoopAlive = true
+        if !pinned {
+            // Before the first client starts NIO's threads, which inherit the loop thread's CPU.
+            pinned = true
+            CPUAffinity.pinCallingThread(slot: CPUAffinity.slot(workerName: responder.server.workerName))
+        }
         let client = self.client(for: input)
         nextCall += 1
         let id = nextCall
         responders[id] = responder
-        var body: [UInt8] = []
-        input.body.write(to: &body)
-        let stream = input.stream
-        let key = input.key
-        calls[id] = Task {
-            let report = await client.chat(body: body, stream: stream, key: key) { text in inbox.post(.delta(id, text)) }
-            var output: [UInt8] = []
-            ExternalCallOutput(result: report.result, status: report.status, latencyMs: report.latencyMs, firstTokenMs: report.firstTokenMs).json.write(to: &output)
-            inbox.post(.done(id, output))
+        stamps?.started = ChatCallTiming.now()
+        // The call runs on the client's event loop; its outcome comes back through the inbox.
+        calls[id] = client.startChat(body: input.bodyJSON, stream: input.stream, key: input.key, onDelta: { text in inbox.post(.delta(id, text)) }) { [stamps] report in
+            let output = ExternalCallOutput(result: report.result, status: report.status, latencyMs: report.latencyMs, firstTokenMs: report.firstTokenMs).bytes
+            var stamps = stamps
+            if stamps != nil {
+                stamps?.sent = report.timing.sent
+                stamps?.head = report.timing.head
+                stamps?.end = report.timing.end
+                stamps?.serialized = ChatCallTiming.now()
+            }
+            inbox.post(.done(id, output, stamps))
         }
-        // Cancelling the task closes the HTTP connection, which tells OpenRouter to stop.
+        // Cancelling the call closes the HTTP connection, which tells OpenRouter to stop.
         responder.onCancel = { [weak self] in
             self?.calls.removeValue(forKey: id)?.cancel()
             self?.responders.removeValue(forKey: id)
@@ -74,7 +95,8 @@ public final class ExternalChatHandler: WorkerHandler {
         responders.removeAll()
         inbox?.close()
         inbox = nil
-        for client in clients.values { client.shutdownNow() }
+        trace?.write()
+        for entry in clients { entry.client.shutdownNow() }
         clients.removeAll()
     }
 
@@ -89,9 +111,16 @@ public final class ExternalChatHandler: WorkerHandler {
             switch message {
             case .delta(let id, let text):
                 responders[id]?.delta(text)
-            case .done(let id, let output):
+            case .done(let id, let output, var stamps):
+                stamps?.looped = ChatCallTiming.now()
                 calls.removeValue(forKey: id)
-                responders.removeValue(forKey: id)?.succeed(rawJSON: output)
+                let responder = responders.removeValue(forKey: id)
+                if var stamps {
+                    // Recorded before the answer: answering the last task may stop the server.
+                    stamps.written = ChatCallTiming.now()
+                    trace?.record(stamps)
+                }
+                responder?.succeed(rawJSON: output)
             }
         }
         updateKeepAlive()
@@ -103,11 +132,9 @@ public final class ExternalChatHandler: WorkerHandler {
         inbox?.keepsLoopAlive = !calls.isEmpty
     }
 
-    /// One client (one connection pool) per base URL and header set, reused across calls.
+    /// The client for `input`'s endpoint and timeouts, made on first use.
     private func client(for input: ExternalCallInput) -> OpenRouterClient {
-        let id = ([input.baseURL] + input.headers.flatMap { [$0.name, $0.value] }).joined(separator: "\u{1}")
-            + "\u{1}\(input.connectMs)/\(input.firstByteMs)/\(input.idleMs)/\(input.totalMs)"
-        if let client = clients[id] { return client }
+        if let entry = clients.first(where: { $0.key.matches(input) }) { return entry.client }
         var timeouts = CallTimeouts()
         timeouts.connectMs = input.connectMs
         timeouts.firstByteMs = input.firstByteMs
@@ -115,7 +142,24 @@ public final class ExternalChatHandler: WorkerHandler {
         timeouts.totalMs = input.totalMs
         let endpoint = ProviderEndpoint(name: "external", baseURL: input.baseURL, headers: input.headers.map { HTTPHeaderPair($0.name, $0.value) })
         let client = OpenRouterClient(endpoint: endpoint, timeouts: timeouts)
-        clients[id] = client
+        clients.append((ClientKey(input), client))
         return client
+    }
+
+    private struct ClientKey {
+        let baseURL: String
+        let headers: [(name: String, value: String)]
+        let timeouts: (Int64, Int64, Int64, Int64)
+
+        init(_ input: ExternalCallInput) {
+            baseURL = input.baseURL
+            headers = input.headers
+            timeouts = (input.connectMs, input.firstByteMs, input.idleMs, input.totalMs)
+        }
+
+        func matches(_ input: ExternalCallInput) -> Bool {
+            baseURL == input.baseURL && timeouts == (input.connectMs, input.firstByteMs, input.idleMs, input.totalMs)
+                && headers.elementsEqual(input.headers) { $0.name == $1.name && $0.value == $1.value }
+        }
     }
 }

@@ -27,6 +27,8 @@ public final class WorkerServer {
     private var shuttingDown = false
     private var inputEnded = false
     private var closed = false
+    /// The name the coordinator gave this worker in `initialize` (`agents#2`), if it did.
+    private(set) var workerName: String?
 
     public init(loop: EventLoop, handlers: [any WorkerHandler], options: Options = Options()) throws(UVError) {
         self.loop = loop
@@ -90,7 +92,7 @@ public final class WorkerServer {
         switch (method, envelope.id) {
         case (RPCMethod.taskRun, let id?): runTask(id: id, params: params)
         case (RPCMethod.heartbeat, let id?): result(id: id, "{}")
-        case (RPCMethod.initialize, let id?): initialize(id: id)
+        case (RPCMethod.initialize, let id?): initialize(id: id, params: params)
         case (RPCMethod.taskCancel, nil): cancel(params: params)
         case (RPCMethod.shutdown, let id?):
             shuttingDown = true
@@ -101,7 +103,12 @@ public final class WorkerServer {
         }
     }
 
-    private func initialize(id: RPCEnvelope.ID) {
+    private func initialize(id: RPCEnvelope.ID, params: UnsafeRawBufferPointer?) {
+        if let params {
+            try? JSONParser.forEachMember(of: params) { key, range in
+                if let key, key.equals("worker") { workerName = JSONParser.decodeString(UnsafeRawBufferPointer(rebasing: params[range])) }
+            }
+        }
         var handlersJSON: [JSONValue] = []
         for name in handlerOrder {
             let handler = handlers[name]!
