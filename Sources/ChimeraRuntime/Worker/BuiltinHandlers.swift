@@ -32,10 +32,13 @@ struct EchoHandler: WorkerHandler {
 /// One of the offline handlers of ``BuiltinTextHandlers`` (`text.summarize`, `math.eval`, …):
 /// parses the input and answers synchronously; bad input fails as `invalid_input`.
 /// `template.render` is rendered here by ``TemplateRenderer``; the others are ChimeraCore's.
-struct OfflineTextHandler: WorkerHandler {
+struct OfflineTextHandler: WorkerHandler, DescribedHandler {
     let spec: BuiltinHandlerSpec
     var name: String { spec.name }
     var kinds: [String] { spec.kinds }
+    var handshakeMembers: [JSONMember] {
+        [JSONMember("capability", .number(spec.capability)), JSONMember("max_input_tokens", .number(Double(spec.maxInputTokens)))]
+    }
 
     func run(_ request: HandlerRequest, _ responder: HandlerResponder) {
         guard let input = try? request.inputValue() else {
