@@ -11,6 +11,7 @@ import PackageDescription
 //   ChimeraRuntime  the libuv event loop wrapper, coordinator, supervisor, worker server, key broker.
 //   ChimeraReports  quality reports, internal vs external: pure aggregation of outcome rows, then table/JSON/Markdown/HTML.
 //   chimera         the command-line tool (coordinator and worker are the same binary).
+//   chimera-example-worker  examples/handlers/swift: a worker binary of Swift handlers (ChimeraWorker.main).
 let package = Package(
     name: "Chimera",
     platforms: [.macOS(.v14)],
@@ -78,6 +79,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "Mustache", package: "swift-mustache"),
             ]
         ),
         .target(
@@ -99,6 +101,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // A worker binary of your own: Swift handlers served with ChimeraWorker.main (examples/handlers/README.md).
+        .executableTarget(
+            name: "chimera-example-worker",
+            dependencies: ["ChimeraRuntime", "ChimeraCore"],
+            path: "examples/handlers/swift"
         ),
         .testTarget(name: "ChimeraCoreTests", dependencies: ["ChimeraCore"]),
         .testTarget(name: "ChimeraStoreTests", dependencies: ["ChimeraStore", "ChimeraCore"]),

@@ -119,9 +119,9 @@ public struct ChimeraConfig: Sendable, Equatable {
 
 /// Names of the handlers the built-in worker serves.
 public enum BuiltinHandlerNames {
-    /// Always available: `echo`, `text.stats`, `noop` and the offline handlers of
-    /// ``BuiltinTextHandlers`` (`text.summarize`, `math.eval`, …).
-    public static let standard = ["echo", "text.stats", "noop"] + BuiltinTextHandlers.names
+    /// Always available: `echo`, `noop` and the offline handlers of ``BuiltinTextHandlers``
+    /// (`text.summarize`, `math.eval`, `text.stats`, `template.render`, …).
+    public static let standard = ["echo", "noop"] + BuiltinTextHandlers.names
     /// Served by agent workers (`agent: "NAME"`, or `chimera worker --agent NAME`): external calls.
     public static let agent = ["llm.chat"]
     /// Only with `test_handlers: true` (or `chimera worker --test-handlers`): they misbehave on purpose.

@@ -43,20 +43,21 @@ subsidies for panels on homes. Cats sleep most of the day.
 @Suite struct BuiltinHandlerSpecTests {
     @Test func specs_coverEveryHandler_withHonestPriors() throws {
         let names = BuiltinTextHandlers.names
-        #expect(names == ["text.summarize", "text.keywords", "text.classify", "text.sentiment", "json.extract", "json.repair", "json.validate", "math.eval"])
+        #expect(names == ["text.summarize", "text.keywords", "text.classify", "text.sentiment", "json.extract", "json.repair", "json.validate", "math.eval",
+                          "text.stats", "template.render"])
         for spec in BuiltinTextHandlers.all {
             #expect((0...1).contains(spec.capability) && !spec.kinds.isEmpty && spec.maxInputTokens > 0)
             #expect(spec.handlerCapability.handler == spec.name)
         }
         #expect(BuiltinTextHandlers.all.first { $0.name == "math.eval" }?.kinds == ["math"])
-        // The built-in worker's standard set keeps its old handlers and gains these.
-        #expect(Array(BuiltinHandlerNames.standard.prefix(3)) == ["echo", "text.stats", "noop"])
+        // The built-in worker's standard set: echo and noop, then these.
+        #expect(BuiltinHandlerNames.standard == ["echo", "noop"] + names)
         #expect(Set(names).isSubset(of: Set(BuiltinHandlerNames.standard)))
     }
 
     @Test func everyHandler_acceptsTaskRouterShape() throws {
         let prompt = "What is 2 + 2? Great question. {\"a\": 1}"
-        for name in BuiltinTextHandlers.names where name != "text.classify" && name != "json.validate" {
+        for name in BuiltinTextHandlers.names where !["text.classify", "json.validate", "text.stats", "template.render"].contains(name) {
             let input = obj(("kind", .string("x")), ("text", .string(prompt)), ("prompt", .string(prompt)))
             #expect(try output(name, input) != nil, "\(name)")
         }
@@ -299,5 +300,46 @@ extension BuiltinSummarizerTests {
         #expect(try output("math.eval", obj(("expression", .string("1/4")))) == "0.25")
         #expect(failure("math.eval", .string("What is 1 / 0?")) == "\"expression\" \"1 / 0\": division by zero at character 3")
         #expect(failure("math.eval", .string("hello"))?.contains("found none") == true)
+    }
+}
+
+@Suite struct BuiltinTextStatsTests {
+    @Test func syllables_followTheDocumentedRules() {
+        let expected = ["make": 1, "table": 2, "little": 2, "whale": 1, "the": 1, "jumped": 1, "wanted": 2, "added": 2,
+                        "makes": 1, "boxes": 2, "uses": 2, "happy": 2, "readability": 5, "Chimera": 3, "1999": 1, "Dr": 1]
+        for (word, count) in expected {
+            #expect(TextStatistics.syllableCount(word) == count, "\(word)")
+        }
+    }
+
+    @Test func counts_andReadability_exact() throws {
+        let text = "The cat sat on the mat. It was happy!\n  \nDr. Smith arrived at 3.5 p.m. today. —"
+        // The lone dash is neither a word nor a sentence; "Dr." and "p.m." end none; the blank line holds spaces.
+        #expect(try run("text.stats", JSONValue.object([JSONMember("text", .string(text))]).serialized) == obj(
+            ("characters", .number(79)), ("words", .number(16)), ("sentences", .number(3)), ("paragraphs", .number(2)),
+            ("reading_time_seconds", .number(5)), ("average_sentence_words", .number(5.33)), ("syllables", .number(19)),
+            // 206.835 − 1.015 × 16/3 − 84.6 × 19/16 = 100.959…
+            ("flesch_reading_ease", .number(101))))
+        let plain = TextStatistics.analyze("Chimera runs tasks. It supervises workers!")
+        #expect(plain.words == 6 && plain.syllables == 12 && plain.readingTimeSeconds == 2)
+        #expect(plain.json["flesch_reading_ease"] == .number(34.6))  // 206.835 − 3.045 − 169.2
+    }
+
+    @Test func emptyText_hasNoReadability() throws {
+        let report = TextStatistics.analyze("  \n ")
+        #expect(report.words == 0 && report.sentences == 0 && report.paragraphs == 0 && report.fleschReadingEase == nil)
+        #expect(report.json["flesch_reading_ease"] == .null && report.json["average_sentence_words"] == .number(0))
+        #expect(failure("text.stats", .number(3)) == "expected a string or an object with a \"text\" string, found a number")
+    }
+
+    @Test func templateRender_isDeclared_butRunsInTheWorker() {
+        let spec = BuiltinTextHandlers.all.first { $0.name == "template.render" }
+        #expect(spec?.kinds == ["template", "template.render"])
+        do throws(TaskFailure) {
+            _ = try BuiltinTextHandlers.run("template.render", input: .string("x"))
+            Issue.record("ChimeraCore rendered a template")
+        } catch {
+            #expect(error.kind == .unknownHandler)
+        }
     }
 }

@@ -281,7 +281,7 @@ func location(of needle: String, in text: String, occurrence: Int = 1) -> (line:
     @Test func config_builtinPoolWithUnknownHandler_listsWhatItHas() throws {
         let issue = try #require(configIssues(#"{"pools": [{"name": "b", "handlers": ["echo", "sleep"]}]}"#).first)
         #expect(issue.path == "$.pools[0].handlers[1]")
-        #expect(issue.message == #"the built-in worker has no handler "sleep" (it has: echo, text.stats, noop, text.summarize, text.keywords, text.classify, text.sentiment, json.extract, json.repair, json.validate, math.eval)"#)
+        #expect(issue.message == #"the built-in worker has no handler "sleep" (it has: echo, noop, text.summarize, text.keywords, text.classify, text.sentiment, json.extract, json.repair, json.validate, math.eval, text.stats, template.render)"#)
         #expect(configIssues(#"{"pools": [{"name": "b", "test_handlers": true, "handlers": ["echo", "sleep"]}]}"#).isEmpty)
     }
 

@@ -16,12 +16,12 @@ final class CLIRun {
     var stdoutLines: [String] { String(decoding: stdout, as: UTF8.self).split(separator: "\n").map(String.init) }
     var stderrText: String { String(decoding: stderr, as: UTF8.self) }
 
-    func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) throws {
+    func run(_ arguments: [String], input: String = "", environment: [String: String] = [:], executable: String = Paths.chimera) throws {
         let loop = try EventLoop()
         let inPipe = PipeStream(loop: loop, label: "stdin")
         let outPipe = PipeStream(loop: loop, label: "stdout")
         let errPipe = PipeStream(loop: loop, label: "stderr")
-        let child = try ChildProcess(loop: loop, options: .init(executable: Paths.chimera, arguments: arguments, environment: environment),
+        let child = try ChildProcess(loop: loop, options: .init(executable: executable, arguments: arguments, environment: environment),
                                      stdin: inPipe, stdout: outPipe, stderr: errPipe) { [unowned self] in self.status = $0 }
         pid = child.pid
         var seenLines = 0
@@ -83,7 +83,7 @@ struct CLITests {
     @Test func singleTask_readsTextFromStdin() throws {
         let run = CLIRun()
         try run.run(["exec", "--handler", "text.stats"], input: "Chimera runs tasks. It supervises workers!\n")
-        #expect(run.stdoutLines == [#"{"characters":42,"words":6,"sentences":2,"paragraphs":1,"reading_time_seconds":2}"#])
+        #expect(run.stdoutLines == [#"{"characters":42,"words":6,"sentences":2,"paragraphs":1,"reading_time_seconds":2,"average_sentence_words":3,"syllables":12,"flesch_reading_ease":34.6}"#])
         #expect(run.status?.code == 0)
     }
 

@@ -30,9 +30,17 @@ public struct BuiltinHandlerSpec: Sendable, Equatable {
 ///
 /// Every handler accepts a JSON string, or an object whose `text` member is the text (the
 /// shape ``TaskRouter`` sends: `{"kind": K, "text": PROMPT, "prompt": PROMPT}`) plus its own
-/// options, and answers with an object whose `output` member is a string. Bad input throws
+/// options, and answers with an object whose `output` member is a string — except `text.stats`,
+/// whose answer is its numbers (``TextStatistics/Report/json``). Bad input throws
 /// ``TaskFailure`` of kind `invalid_input` with a message naming the field.
+///
+/// `template.render` is declared here, so that JHADE and config validation know it, but runs in
+/// ChimeraRuntime's built-in worker: its Mustache engine needs Foundation, which this module
+/// does not use. ``run(_:input:)`` refuses it.
 public enum BuiltinTextHandlers {
+    /// `template.render`'s name.
+    public static let templateRender = "template.render"
+
     /// Every offline handler, in the order the built-in worker registers them.
     public static let all: [BuiltinHandlerSpec] = [
         BuiltinHandlerSpec(name: "text.summarize", kinds: ["summarize"], capability: 0.7, maxInputTokens: 20_000),
@@ -43,6 +51,10 @@ public enum BuiltinTextHandlers {
         BuiltinHandlerSpec(name: "json.repair", kinds: ["json.repair"], capability: 0.8, maxInputTokens: 100_000),
         BuiltinHandlerSpec(name: "json.validate", kinds: ["json.validate"], capability: 0.95, maxInputTokens: 100_000),
         BuiltinHandlerSpec(name: "math.eval", kinds: ["math"], capability: 0.95, maxInputTokens: 2_000),
+        // Counting is exact; the readability score is a formula, which is what "stats" asks for.
+        BuiltinHandlerSpec(name: "text.stats", kinds: ["stats", "text.stats"], capability: 0.95, maxInputTokens: 1_000_000),
+        // Rendering is exact when the input carries a template and its data.
+        BuiltinHandlerSpec(name: templateRender, kinds: ["template", "template.render"], capability: 0.9, maxInputTokens: 100_000),
     ]
 
     /// The names of ``all``.
@@ -51,7 +63,7 @@ public enum BuiltinTextHandlers {
     /// Runs the handler named `name` on `input`.
     ///
     /// - Throws: ``TaskFailure`` `invalid_input` when the input is unusable, `unknown_handler`
-    ///   when no offline handler has that name.
+    ///   when no offline handler has that name, or for `template.render` (see the type's notes).
     public static func run(_ name: String, input: JSONValue) throws(TaskFailure) -> JSONValue {
         switch name {
         case "text.summarize": return try TextRankSummarizer.handle(input)
@@ -62,6 +74,8 @@ public enum BuiltinTextHandlers {
         case "json.repair": return try JSONTools.handleRepair(input)
         case "json.validate": return try JSONTools.handleValidate(input)
         case "math.eval": return try MathEvaluator.handle(input)
+        case "text.stats": return try TextStatistics.handle(input)
+        case templateRender: throw TaskFailure(.unknownHandler, "\"\(name)\" runs in the built-in worker (ChimeraRuntime's BuiltinHandlers), not in ChimeraCore")
         default: throw TaskFailure(.unknownHandler, "no offline handler named \"\(name)\"")
         }
     }

@@ -5,9 +5,10 @@ import Glibc
 
 /// The handlers of Chimera's built-in worker.
 public enum BuiltinHandlers {
-    /// `echo`, `text.stats`, `noop` and the offline handlers of ``BuiltinTextHandlers``.
+    /// `echo`, `noop` and the offline handlers of ``BuiltinTextHandlers`` (`text.summarize`,
+    /// `text.stats`, `template.render`, …), in ``BuiltinHandlerNames/standard``'s order.
     public static var standard: [any WorkerHandler] {
-        let basic: [any WorkerHandler] = [EchoHandler(), TextStatsHandler(), NoopHandler()]
+        let basic: [any WorkerHandler] = [EchoHandler(), NoopHandler()]
         return basic + BuiltinTextHandlers.all.map { OfflineTextHandler(spec: $0) as any WorkerHandler }
     }
 
@@ -28,19 +29,27 @@ struct EchoHandler: WorkerHandler {
     func run(_ request: HandlerRequest, _ responder: HandlerResponder) { responder.succeed(rawJSON: request.input) }
 }
 
-/// One of the pure offline handlers of ``BuiltinTextHandlers`` (`text.summarize`, `math.eval`,
-/// …): parses the input and answers synchronously; bad input fails as `invalid_input`.
-struct OfflineTextHandler: WorkerHandler {
+/// One of the offline handlers of ``BuiltinTextHandlers`` (`text.summarize`, `math.eval`, …):
+/// parses the input and answers synchronously; bad input fails as `invalid_input`.
+/// `template.render` is rendered here by ``TemplateRenderer``; the others are ChimeraCore's.
+struct OfflineTextHandler: WorkerHandler, DescribedHandler {
     let spec: BuiltinHandlerSpec
     var name: String { spec.name }
     var kinds: [String] { spec.kinds }
+    var handshakeMembers: [JSONMember] {
+        [JSONMember("capability", .number(spec.capability)), JSONMember("max_input_tokens", .number(Double(spec.maxInputTokens)))]
+    }
 
     func run(_ request: HandlerRequest, _ responder: HandlerResponder) {
         guard let input = try? request.inputValue() else {
             return responder.fail(TaskFailure(.invalidInput, "input is not valid JSON"))
         }
         do {
-            responder.succeed(try BuiltinTextHandlers.run(spec.name, input: input))
+            if spec.name == BuiltinTextHandlers.templateRender {
+                responder.succeed(try TemplateRenderer.handle(input))
+            } else {
+                responder.succeed(try BuiltinTextHandlers.run(spec.name, input: input))
+            }
         } catch {
             responder.fail(error)
         }
@@ -53,60 +62,6 @@ struct NoopHandler: WorkerHandler {
     let kinds = ["noop"]
     private static let null: [UInt8] = Array("null".utf8)
     func run(_ request: HandlerRequest, _ responder: HandlerResponder) { responder.succeed(rawJSON: NoopHandler.null) }
-}
-
-/// Characters, words, sentences, paragraphs and reading time of a text.
-struct TextStatsHandler: WorkerHandler {
-    let name = "text.stats"
-    let kinds = ["text.stats"]
-    /// Adult silent reading speed for English prose (Brysbaert 2019).
-    static let wordsPerMinute = 238.0
-
-    func run(_ request: HandlerRequest, _ responder: HandlerResponder) {
-        do {
-            responder.succeed(TextStatsHandler.stats(of: try request.inputText()))
-        } catch {
-            responder.fail(error)
-        }
-    }
-
-    static func stats(of text: String) -> JSONValue {
-        var words = 0
-        var inWord = false
-        for scalar in text.unicodeScalars {
-            let isSpace = scalar.properties.isWhitespace
-            if !isSpace, !inWord { words += 1 }
-            inWord = !isSpace
-        }
-        // A sentence ends at a run of . ! ? followed by whitespace or the end of the text.
-        var sentences = 0
-        let scalars = Array(text.unicodeScalars)
-        var i = 0
-        while i < scalars.count {
-            if ".!?".unicodeScalars.contains(scalars[i]) {
-                var j = i
-                while j < scalars.count, ".!?".unicodeScalars.contains(scalars[j]) { j += 1 }
-                if j == scalars.count || scalars[j].properties.isWhitespace { sentences += 1 }
-                i = j
-            } else {
-                i += 1
-            }
-        }
-        // Text without a final terminator still ends in a sentence.
-        if let last = text.unicodeScalars.last(where: { !$0.properties.isWhitespace }), !".!?".unicodeScalars.contains(last) {
-            sentences += 1
-        }
-        let paragraphs = text.split(separator: "\n\n", omittingEmptySubsequences: true)
-            .filter { !$0.allSatisfy(\.isWhitespace) }.count
-        let seconds = Int((Double(words) / wordsPerMinute * 60).rounded(.up))
-        return .object([
-            JSONMember("characters", .number(Double(text.count))),
-            JSONMember("words", .number(Double(words))),
-            JSONMember("sentences", .number(Double(sentences))),
-            JSONMember("paragraphs", .number(Double(paragraphs))),
-            JSONMember("reading_time_seconds", .number(Double(seconds))),
-        ])
-    }
 }
 
 /// Test: answers after `ms` milliseconds (input: a number or `{"ms": N, "output": ...}`); cancellable.

@@ -4,7 +4,9 @@ import ChimeraCore
 public struct HandlerRequest: Sendable {
     /// The coordinator's task id, for logs.
     public let taskID: String
+    /// The handler the task names (one worker may serve several).
     public let handler: String
+    /// The task kind: what `chimera task --kind` said when JHADE routed it, else the handler name.
     public let kind: String
     /// The task input as raw JSON text.
     public let input: [UInt8]

@@ -13,6 +13,9 @@ public final class WorkerServer {
         /// Tasks this worker accepts at once (declared in the handshake).
         public var maxConcurrency = 128
         public var maxLineBytes = 8 << 20
+        /// The descriptor answers are written to: 1, or a duplicate of it when ``ChimeraWorker``
+        /// points descriptor 1 at stderr so that a handler's stray `print` cannot corrupt the protocol.
+        var outputDescriptor: Int32 = 1
         public init() {}
     }
 
@@ -43,11 +46,11 @@ public final class WorkerServer {
         do throws(UVError) {
             // libuv polls pipes and sockets; a regular file or a terminal cannot be polled
             // (epoll refuses files, and libuv aborts on that), so refuse them up front.
-            for (fd, name) in [(Int32(0), "stdin"), (Int32(1), "stdout")] where !PipeStream.isPollable(fd: fd) {
+            for (fd, name) in [(Int32(0), "stdin"), (options.outputDescriptor, "stdout")] where !PipeStream.isPollable(fd: fd) {
                 throw UVError(code: -EINVAL, operation: "\(name) is not a pipe or socket")
             }
             try stdin.open(fd: 0)
-            try stdout.open(fd: 1)
+            try stdout.open(fd: options.outputDescriptor)
         } catch {
             stdin.close()
             stdout.close()
@@ -112,7 +115,8 @@ public final class WorkerServer {
         var handlersJSON: [JSONValue] = []
         for name in handlerOrder {
             let handler = handlers[name]!
-            handlersJSON.append(.object([JSONMember("name", .string(name)), JSONMember("kinds", .array(handler.kinds.map { .string($0) }))]))
+            let extra = (handler as? any DescribedHandler)?.handshakeMembers ?? []
+            handlersJSON.append(.object([JSONMember("name", .string(name)), JSONMember("kinds", .array(handler.kinds.map { .string($0) }))] + extra))
         }
         let result = JSONValue.object([
             JSONMember("protocol_version", .number(Double(RPCMethod.protocolVersion))),
