@@ -127,7 +127,7 @@ private func parseError(_ text: String) -> PipelineConditionError? {
         #expect(parseError("inputs.a = 1") == PipelineConditionError(offset: 9, message: "'=' is not an operator; use '==' to compare"))
         #expect(parseError("inputs.a & inputs.b") == PipelineConditionError(offset: 9, message: "'&' is not an operator; use '&&'"))
         #expect(parseError("inputs.a | inputs.b") == PipelineConditionError(offset: 9, message: "'|' is not an operator; use '||'"))
-        #expect(parseError("(inputs.a && inputs.b") == PipelineConditionError(offset: 21, message: "expected ')' to close the '(' at offset 0, found the end of the condition"))
+        #expect(parseError("(inputs.a && inputs.b") == PipelineConditionError(offset: 21, message: "expected ')' to close the '(', found the end of the condition"))
         #expect(parseError("inputs.a == 'abc") == PipelineConditionError(offset: 12, message: "unterminated string (no closing ')"))
         #expect(parseError("inputs. == 1") == PipelineConditionError(offset: 7, message: "expected a name after '.', found ' '"))
         #expect(parseError("inputs.a[x]") == PipelineConditionError(offset: 9, message: "expected an array index (digits) after '[', found 'x'"))

@@ -286,7 +286,7 @@ struct ConditionParser {
         case UInt8(ascii: "("):
             index += 1
             let inner = try parseExpression()
-            guard accept(")") else { throw unexpected("')' to close the '(' at offset \(start)") }
+            guard accept(")") else { throw unexpected("')' to close the '('") }
             return inner
         case UInt8(ascii: "'"), UInt8(ascii: "\""):
             return .literal(.string(try parseString()))
