@@ -7,12 +7,16 @@ public struct ConfigIssue: Sendable, Equatable, CustomStringConvertible {
     public var column: Int?
     /// What was expected and what was found.
     public var message: String
+    /// How to fix it, kept apart from ``message`` by formats that show hints on their own line
+    /// (pipelines); configuration files fold their suggestions into the message and leave it nil.
+    public var hint: String?
 
-    public init(path: String, line: Int? = nil, column: Int? = nil, message: String) {
+    public init(path: String, line: Int? = nil, column: Int? = nil, message: String, hint: String? = nil) {
         self.path = path
         self.line = line
         self.column = column
         self.message = message
+        self.hint = hint
     }
 
     public var description: String {
@@ -91,18 +95,23 @@ public struct SourceLocator: Sendable {
     }
 }
 
+/// Collects located issues while a JSON document is decoded; shared by the config, keys,
+/// simulator and pipeline decoders (with ``ObjectReader``).
 final class DecodingContext {
     let offsets: [String: Int]
     let source: SourceLocator
+    /// Whether suggestions ("did you mean") go to ``ConfigIssue/hint`` instead of the message.
+    let hintsApart: Bool
     var issues: [ConfigIssue] = []
 
-    init(offsets: [String: Int], source: SourceLocator) {
+    init(offsets: [String: Int], source: SourceLocator, hintsApart: Bool = false) {
         self.offsets = offsets
         self.source = source
+        self.hintsApart = hintsApart
     }
 
-    func report(_ path: String, _ message: String) {
-        var issue = ConfigIssue(path: path, message: message)
+    func report(_ path: String, _ message: String, hint: String? = nil) {
+        var issue = ConfigIssue(path: path, message: message, hint: hint)
         if let offset = offsets[path] {
             let (line, column) = source.lineColumn(of: offset)
             issue.line = line
@@ -434,8 +443,13 @@ struct ObjectReader {
         guard let text = string(key) else { return nil }
         if let value = T(rawValue: text) { return value }
         let names = T.allCases.map(\.rawValue)
-        let hint = Suggestion.closest(to: text, in: names).map { " (did you mean \"\($0)\"?)" } ?? ""
-        context.report(path(key), "expected one of \(names.map { "\"\($0)\"" }.joined(separator: ", ")), found \"\(text)\"\(hint)")
+        let closest = Suggestion.closest(to: text, in: names)
+        let expected = "expected one of \(names.map { "\"\($0)\"" }.joined(separator: ", ")), found \"\(text)\""
+        if context.hintsApart {
+            context.report(path(key), expected, hint: closest.map { "did you mean \"\($0)\"?" })
+        } else {
+            context.report(path(key), expected + (closest.map { " (did you mean \"\($0)\"?)" } ?? ""))
+        }
         return nil
     }
 
@@ -472,8 +486,14 @@ struct ObjectReader {
     /// Reports every member nobody asked for.
     func finish() {
         for member in members where !known.contains(member.key) {
-            let hint = Suggestion.closest(to: member.key, in: known).map { " (did you mean \"\($0)\"?)" } ?? ""
-            context.report(path(member.key), "unknown field \"\(member.key)\"\(hint); known fields: \(known.joined(separator: ", "))")
+            let closest = Suggestion.closest(to: member.key, in: known)
+            if context.hintsApart {
+                context.report(path(member.key), "unknown field \"\(member.key)\"",
+                               hint: closest.map { "did you mean \"\($0)\"?" } ?? "known fields: \(known.joined(separator: ", "))")
+            } else {
+                let hint = closest.map { " (did you mean \"\($0)\"?)" } ?? ""
+                context.report(path(member.key), "unknown field \"\(member.key)\"\(hint); known fields: \(known.joined(separator: ", "))")
+            }
         }
     }
 }

@@ -8,13 +8,13 @@ struct Chimera: ParsableCommand {
         commandName: "chimera",
         abstract: "Run LLM agent work on a supervised pool of worker processes.",
         subcommands: [ExecCommand.self, WorkersCommand.self, KeysCommand.self, AskCommand.self, TaskCommand.self, ExplainCommand.self, ReportCommand.self,
-                      ModelsCommand.self, BenchCommand.self, WorkerCommand.self, SimCommand.self]
+                      ValidateCommand.self, ModelsCommand.self, BenchCommand.self, WorkerCommand.self, SimCommand.self]
     )
 }
 
 /// Exit codes shared by every command.
 enum ExitCodes {
-    /// At least one task failed.
+    /// At least one task failed, or a checked file (`chimera validate`) is invalid.
     static let taskFailed: Int32 = 1
     /// Bad usage or configuration.
     static let usage: Int32 = 2

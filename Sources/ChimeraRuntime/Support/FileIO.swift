@@ -72,6 +72,18 @@ public enum FileIO {
         }
     }
 
+    /// The names in directory `path` (without `.` and `..`), sorted by their UTF-8 bytes.
+    public static func directoryEntries(_ path: String) throws(Failure) -> [String] {
+        guard let dir = opendir(path) else { throw Failure(description: String(cString: strerror(errno))) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
     /// The descriptors open in this process, ascending (from /proc/self/fd).
     public static func openDescriptors() -> [Int32] {
         guard let dir = opendir("/proc/self/fd") else { return [] }
