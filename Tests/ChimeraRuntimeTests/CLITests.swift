@@ -11,6 +11,7 @@ final class CLIRun {
     var stderr: [UInt8] = []
     var status: ChildExitStatus?
     var onStdoutLine: ((String, CLIRun) -> Void)?
+    var onStderrLine: ((String, CLIRun) -> Void)?
     private(set) var pid: Int32 = 0
 
     var stdoutLines: [String] { String(decoding: stdout, as: UTF8.self).split(separator: "\n").map(String.init) }
@@ -35,9 +36,17 @@ final class CLIRun {
                 seenLines += 1
             }
         }
+        var seenErrorLines = 0
         try errPipe.startReading { [unowned self] event in
             guard case .data(let bytes) = event else { return errPipe.close() }
             self.stderr += bytes
+            guard let onStderrLine = self.onStderrLine else { return }
+            let lines = self.stderrText.split(separator: "\n").map(String.init)
+            let complete = self.stderr.last == 0x0A ? lines.count : lines.count - 1
+            while seenErrorLines < complete {
+                onStderrLine(lines[seenErrorLines], self)
+                seenErrorLines += 1
+            }
         }
         inPipe.write(Array(input.utf8))
         inPipe.close()

@@ -11,9 +11,9 @@
 /// | `inputs.NAME` | the run's input (or its default) |
 /// | `steps.ID.output` | the step's answer as text (a `foreach` step: its items' answers joined by blank lines, or merged by `merge`) |
 /// | `steps.ID.json` | the answer parsed as JSON, when the step's `output.format` is `json` |
-/// | `steps.ID.outputs` | a `foreach` step: one `{index, item, output, json}` per item, in item order |
+/// | `steps.ID.outputs` | a `foreach` step: one `{index, number, item, output, json}` per item, in item order |
 /// | `steps.ID.skipped` | true when the step's `when` was false (or a step it needs was skipped) |
-/// | `item`, `index` | inside a `foreach` step: the current element and its 0-based position |
+/// | `item`, `index`, `number` | inside a `foreach` step: the current element, its 0-based position and its 1-based one |
 ///
 /// `when` is an expression over the same names (``PipelineCondition``): a path alone tests
 /// truthiness; `==`, `!=`, `<`, `<=`, `>`, `>=`, `contains` compare with a literal or another

@@ -27,6 +27,10 @@ public struct RoutedTask: Sendable {
     public var merge = MergeStrategy.best
     /// Candidates to ask the chosen external route for (internal handlers are asked once).
     public var samples = 1
+    /// This task's synchronous scorers; nil: the router's.
+    public var scorers: ScorerSet?
+    /// This task's judge; nil: the router's.
+    public var judge: JudgeSettings?
 
     public init(id: String, kind: String, prompt: String) {
         self.id = id
@@ -114,7 +118,10 @@ public final class TaskRouter {
         rng = SplitMix64(seed: seed)
     }
 
-    public func run(_ task: RoutedTask, completion: @escaping (RoutedTaskResult) -> Void) {
+    /// Routes `task`. `onDecision` runs once JHADE has chosen, with the external chain it
+    /// planned, before any candidate runs (for progress lines); `completion` runs once with the
+    /// result, on the loop thread.
+    public func run(_ task: RoutedTask, onDecision: ((Decision, [String]) -> Void)? = nil, completion: @escaping (RoutedTaskResult) -> Void) {
         let started = clock.now()
         let complexity = ComplexityEstimator.estimate(task.prompt)
         let bucket = complexity.bucket
@@ -133,6 +140,7 @@ public final class TaskRouter {
         var decision = engine.decide(input, rng: &rng)
         decision.reasons += notes
         let state = RoutingState(task: task, input: input, decision: decision, chain: chain, started: started)
+        onDecision?(decision, chain)
 
         switch decision.choice {
         case .fail(let reason):
@@ -237,7 +245,7 @@ public final class TaskRouter {
             if pending == 0 { score(state, extra: extra, completion) }
         }
         runJudge(state, candidates) { scores in
-            if let scores, let judge = self.judge { extra.append((PrecomputedScorer(name: "judge", scores: scores), judge.weight)) }
+            if let scores, let judge = state.task.judge ?? self.judge { extra.append((PrecomputedScorer(name: "judge", scores: scores), judge.weight)) }
             next()
         }
         runCustomScorer(state, candidates) { scores in
@@ -249,7 +257,7 @@ public final class TaskRouter {
     /// LLM-as-judge over the successful candidates: a single grade for one, every pair in both
     /// orders for several. Calls that fail or give no verdict leave the candidate without one.
     private func runJudge(_ state: RoutingState, _ candidates: [Candidate], _ done: @escaping ([Int: QualityScore]?) -> Void) {
-        guard let judge, let external else { return done(nil) }
+        guard let judge = state.task.judge ?? judge, let external else { return done(nil) }
         let judged = Array(candidates.indices.filter { candidates[$0].succeeded && !candidates[$0].output.isEmpty }.prefix(judge.maxCandidates))
         guard !judged.isEmpty else { return done(nil) }
         let chain = judge.models.isEmpty ? state.chain : judge.models
@@ -327,7 +335,7 @@ public final class TaskRouter {
 
     private func score(_ state: RoutingState, extra: [(scorer: any QualityScorer, weight: Double)], _ completion: @escaping (RoutedTaskResult) -> Void) {
         let candidates = state.candidates
-        let scorers = ScorerSet(self.scorers.entries + extra)
+        let scorers = ScorerSet((state.task.scorers ?? self.scorers).entries + extra)
         let context = ScoringContext(candidates: candidates, reference: state.task.reference)
         var stored: [StoredCandidate] = []
         var observations: [StatsObservation] = []
