@@ -302,14 +302,15 @@ public final class RunStore: Sendable {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2-chat", migrate: createChatTables)
         return migrator
     }
 
-    private func read<T>(_ operation: String, _ body: (Database) throws -> T) throws(RunStoreError) -> T {
+    func read<T>(_ operation: String, _ body: (Database) throws -> T) throws(RunStoreError) -> T {
         do { return try dbQueue.read(body) } catch { throw RunStoreError(error, path: path, operation: operation) }
     }
 
-    private func write<T>(_ operation: String, _ body: (Database) throws -> T) throws(RunStoreError) -> T {
+    func write<T>(_ operation: String, _ body: (Database) throws -> T) throws(RunStoreError) -> T {
         do { return try dbQueue.write(body) } catch { throw RunStoreError(error, path: path, operation: operation) }
     }
 }
