@@ -8,7 +8,7 @@ struct Chimera: ParsableCommand {
         commandName: "chimera",
         abstract: "Run LLM agent work on a supervised pool of worker processes.",
         subcommands: [ExecCommand.self, WorkersCommand.self, KeysCommand.self, AskCommand.self, TaskCommand.self, ExplainCommand.self, ReportCommand.self,
-                      ModelsCommand.self, BenchCommand.self, WorkerCommand.self, SimCommand.self]
+                      ChatCommand.self, ModelsCommand.self, BenchCommand.self, WorkerCommand.self, SimCommand.self]
     )
 }
 
