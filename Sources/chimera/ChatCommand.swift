@@ -176,7 +176,7 @@ struct ChatCommand: ParsableCommand {
         }
         if interactive {
             let turns = (try? store.chatTurns(sessionId: chatSession.id).count) ?? 0
-            let state = opened.resumed && !fresh ? "resumed, \(turns / 2) exchanges" : "new"
+            let state = opened.resumed ? "resumed, \(turns / 2) exchange\(turns / 2 == 1 ? "" : "s")" : "new"
             printLine("chimera chat · session \(chatSession.name) (\(state)) · agent \(chatSession.agent) · route \(chatSession.route) · /help for commands")
         }
         try repl.run()

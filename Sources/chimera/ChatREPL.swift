@@ -45,8 +45,8 @@ final class ChatREPL {
         colour = interactive && isatty(1) == 1
     }
 
-    /// Runs until the input ends or `/exit`; throws the exit code (1 when a message got no
-    /// answer or a command was invalid, 3 after a signal that did not drain cleanly).
+    /// Runs until the input ends or `/exit`; throws the exit code: in script mode 1 when a
+    /// message got no answer or a command was invalid; 3 after a signal that did not drain cleanly.
     func run() throws {
         var summary: ShutdownSummary?
         coordinator.onStopped = { summary = $0 }
@@ -72,7 +72,9 @@ final class ChatREPL {
             pump()
         }
         do {
-            // A script stops on SIGINT/SIGTERM; a terminal chat keeps Ctrl-C for the answer being written.
+            // A script stops on SIGINT/SIGTERM; a terminal chat keeps Ctrl-C for the answer being
+            // written, and its workers out of the terminal's reach.
+            coordinator.detachesWorkers = interactive
             try coordinator.start(handleSignals: !interactive)
             if interactive { try watchSignals() }
         } catch {
@@ -147,7 +149,7 @@ final class ChatREPL {
                 execute(command)
                 if interactive, !finished { write("you> ") }
             case .invalid(let problem):
-                failures += 1
+                if !interactive { failures += 1 }
                 report(problem)
                 if interactive { write("you> ") }
             }
@@ -170,8 +172,7 @@ final class ChatREPL {
         busy = true
         let started = loop.now
         var streamed = false
-        let name = conversation.session.agent == "default" ? "chimera" : conversation.session.agent
-        if interactive { write("\(name)> ") }
+        if interactive { write("\(speaker)> ") }
         // Terminal: deltas as they come. Script: the same, on the answer's one line (JSON waits for the whole answer).
         let onDelta: ((String) -> Void)? = json ? nil : { [unowned self] delta in
             streamed = true
@@ -193,7 +194,7 @@ final class ChatREPL {
             return
         }
         guard let answer = reply.answer else {
-            failures += 1
+            if !interactive { failures += 1 }
             if json { return printLine(jsonLine(reply)) }
             if streamed || !interactive { write("\n") }
             printError((reply.error ?? "no answer") + (reply.taskId.map { " (chimera explain \($0))" } ?? ""))
@@ -253,7 +254,7 @@ final class ChatREPL {
                 acknowledge("stats", Self.statsLine(stats), data: JSONMember("stats", Self.statsJSON(stats)))
             case .history(let n):
                 let turns = try conversation.history(n)
-                let lines = turns.map { ($0.role == "user" ? "you: " : "\(conversation.session.agent): ") + $0.text }
+                let lines = turns.map { ($0.role == "user" ? "you: " : "\(speaker): ") + $0.text }
                 let text = lines.isEmpty ? "(no turns yet)" : lines.joined(separator: "\n")
                 acknowledge("history", text, data: JSONMember("turns", .array(turns.map { t in
                     .object([JSONMember("seq", .number(Double(t.seq))), JSONMember("role", .string(t.role)), JSONMember("text", .string(t.text)),
@@ -270,7 +271,7 @@ final class ChatREPL {
                 end(reason: "/exit")
             }
         } catch {
-            failures += 1
+            if !interactive { failures += 1 }
             report("\(error)")
         }
     }
@@ -298,6 +299,9 @@ final class ChatREPL {
     // MARK: Formatting
 
     private func write(_ text: String) { FileIO.writeAll(Array(text.utf8), fd: 1) }
+
+    /// Who answers, as the prompt shows it: the agent's name, `chimera` for the default one.
+    private var speaker: String { conversation.session.agent == "default" ? "chimera" : conversation.session.agent }
 
     /// `text` on one line: line breaks written as `\n`.
     static func oneLine(_ text: String) -> String {

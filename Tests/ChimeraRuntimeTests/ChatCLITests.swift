@@ -113,7 +113,7 @@ struct ChatCLITests {
             "route: internal",
             "HELLO THERE",
             "turns 1 · routes internal:uppercase 1 · tokens 0 · cost $0.000000 · mean score 1.00",
-            "you: hello there\\ndefault: HELLO THERE",
+            "you: hello there\\nchimera: HELLO THERE",
             "model: auto (the fastest free catalog models)",
             "",
             "bye",
