@@ -104,13 +104,7 @@ struct ChatCommand: ParsableCommand {
         if config.pool(serving: summarizer) == nil {
             config.pools.append(PoolConfig(name: "summarizer", handlers: [summarizer]))
         }
-        if config.pool(serving: ExternalChatHandler.handlerName) == nil {
-            var agents = PoolConfig(name: "agents", handlers: BuiltinHandlerNames.agent)
-            agents.agent = "default"
-            agents.size = workers
-            agents.maxConcurrency = 256
-            config.pools.append(agents)
-        }
+        config.ensureAgentPool(size: workers)
 
         let environment = ProcessEnvironment.current
         let home = ConfigLoader.homeDirectory(environment: environment)
@@ -142,11 +136,7 @@ struct ChatCommand: ParsableCommand {
         }
         let coordinator = Coordinator(loop: loop, config: config, workerExecutable: FileIO.executablePath(), logger: logger)
         let runner = ExternalCallRunner(coordinator: coordinator, routes: external.routes, loop: loop, clock: clock, logger: logger)
-        var engine = DecisionEngine()
-        engine.weights = config.jhade.weights
-        engine.strategy = config.jhade.strategy
-        engine.learning = config.jhade.learning && !noLearn
-        engine.shadowFraction = 0
+        let engine = DecisionEngine(config.jhade, noLearn: noLearn, shadow: 0)
         let router = TaskRouter(coordinator: coordinator, external: runner, handlers: handlers, store: store, engine: engine,
                                 scorers: ScorerSet([(FormatScorer(), 1)]), seed: seed, clock: clock, logger: logger)
         let responder = ChatResponders.jhade(router: router, kind: Self.kind, minQuality: minQuality ?? config.jhade.minQuality,
