@@ -27,7 +27,9 @@ public enum ChatSlashCommand: Sendable, Equatable {
 
 /// One line of chat input: a message, a command, or a command that cannot be understood.
 public enum ChatLine: Sendable, Equatable {
+    /// Text for the agent (trimmed; empty for a blank line).
     case message(String)
+    /// A command to run between messages.
     case command(ChatSlashCommand)
     /// A line starting with `/` that is no valid command; the error says what was expected.
     case invalid(String)

@@ -4,8 +4,10 @@ public struct ChatMemoryTurn: Sendable, Equatable {
     public var seq: Int
     /// `user` or `assistant`.
     public var role: String
+    /// What was said.
     public var text: String
 
+    /// A turn as stored.
     public init(seq: Int, role: String, text: String) {
         self.seq = seq
         self.role = role

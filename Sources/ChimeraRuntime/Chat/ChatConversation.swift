@@ -4,6 +4,7 @@ import Logging
 
 /// How one message of a chat ended.
 public struct ChatExchange: Sendable, Equatable {
+    /// The responder's reply (its `error` says why there is no answer).
     public var reply: ChatReply
     /// Cancelled before the answer came (Ctrl-C): nothing was stored for it.
     public var cancelled = false
@@ -14,6 +15,7 @@ public struct ChatExchange: Sendable, Equatable {
     /// Set when the answer could not be stored (it was still given).
     public var storeError: String?
 
+    /// An exchange with nothing folded, sent without context.
     public init(reply: ChatReply) { self.reply = reply }
 }
 
@@ -75,6 +77,11 @@ public final class ChatConversation {
     private let clock: any WallClock
     private let logger: Logger
 
+    /// - Parameters:
+    ///   - session: the session to continue (from ``RunStore/openChatSession(named:fresh:agent:route:models:now:)``).
+    ///   - coordinator: runs the summarizer handler; it must serve ``summarizer``.
+    ///   - responder: answers each message (``ChatResponders/jhade(router:kind:minQuality:newTaskId:)``).
+    ///   - contextTokens: the prompt budget in tokens.
     public init(session: ChatSessionRecord, store: RunStore, coordinator: Coordinator, responder: @escaping ChatResponder,
                 contextTokens: Int, clock: any WallClock = SystemWallClock(), logger: Logger = Logger(label: "chimera.chat")) {
         self.session = session

@@ -3,9 +3,11 @@ import ChimeraCore
 /// What one chat message asks of whoever answers it: the session's settings, the prompt
 /// (system message and remembered turns) and the message.
 public struct ChatTurnRequest: Sendable {
+    /// The session's name.
     public var session: String
     /// The agent profile's name.
     public var agent: String
+    /// The session's route preference.
     public var route: RoutePreference
     /// The external chain; empty: free catalog models.
     public var models: [String]
@@ -13,7 +15,9 @@ public struct ChatTurnRequest: Sendable {
     public var system: String?
     /// The remembered turns that fit the budget, oldest first.
     public var history: [ChatMessage]
+    /// The new message.
     public var message: String
+    /// The longest answer asked for, in tokens.
     public var maxTokens: Int?
 
     public init(session: String, agent: String, route: RoutePreference, models: [String], system: String?, history: [ChatMessage],
@@ -39,11 +43,15 @@ public struct ChatReply: Sendable, Equatable {
     public var route: String?
     /// The handler or model that answered.
     public var target: String?
+    /// The mediator's score of the answer, in [0, 1].
     public var score: Double?
     /// The routed task's id (`chimera explain ID`).
     public var taskId: String?
+    /// Tokens the model reported (nil for handlers and unknown usage).
     public var tokens: Int?
+    /// How long the answering candidate took.
     public var latencyMs: Int64?
+    /// What it cost (nil: unknown).
     public var costUSD: Double?
     /// Whether the answer was streamed to the delta callback as it came.
     public var streamed = false
