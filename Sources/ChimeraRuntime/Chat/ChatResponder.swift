@@ -99,7 +99,8 @@ public enum ChatResponders {
                 let chosen = stored.candidates.first { $0.chosen && $0.candidate.output == result.merged?.output }
                     ?? stored.candidates.first { $0.chosen }
                 var reply = ChatReply(answer: result.merged?.output, error: result.merged == nil ? (result.error ?? "no answer") : nil,
-                                      route: stored.arm, target: chosen?.candidate.target, score: chosen?.score, taskId: stored.taskId,
+                                      route: stored.arm, target: chosen?.candidate.target,
+                                      score: result.merged == nil ? nil : chosen?.score, taskId: stored.taskId,
                                       tokens: chosen?.candidate.tokens, latencyMs: chosen?.candidate.latencyMs, costUSD: chosen?.candidate.costUSD)
                 reply.streamed = streamed
                 completion(reply)
