@@ -22,8 +22,8 @@ struct ChatCommand: ParsableCommand {
         Memory: each message is sent with the session's summary and as many recent turns as fit --context-tokens; when \
         they overflow, the oldest are folded into the summary by the offline summarizer (text.summarize).
         Internal answers come from the config's handlers that list the kind "chat".
-        Exit status: 0 every message answered, 1 a message got no answer (or a command was invalid), 2 usage or \
-        configuration error.
+        Exit status: 0 every message answered, 1 (script mode) a message got no answer or a command was invalid, 2 usage \
+        or configuration error.
         """
     )
 
