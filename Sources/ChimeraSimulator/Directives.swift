@@ -17,6 +17,7 @@
 /// | `hang` | headers (and keep-alive comments) are sent, then nothing until the client gives up |
 /// | `reply=TEXT` | the reply is TEXT (no `,` or `]]` in it) instead of the echo |
 /// | `verdict=A` | the reply is a pairwise judge's verdict, `Verdict: [[A]]` (A, B or C) |
+/// | `echo-messages` | the reply is every message of the request as `role: text`, joined by ` | ` (to check what a caller sent) |
 /// | `no-cost` | usage without `cost` and `cost_details` (as from a server without usage accounting); the call is billed as usual |
 struct Directives: Equatable {
     var status: Int?
@@ -31,6 +32,7 @@ struct Directives: Equatable {
     var latencyMs: Int?
     var hang = false
     var noCost = false
+    var echoMessages = false
     var reply: String?
 
     /// Any directive that injects a failure (as opposed to timing).
@@ -85,6 +87,7 @@ struct Directives: Equatable {
         case "drop-before": try flag(); dropBefore = true
         case "hang": try flag(); hang = true
         case "no-cost": try flag(); noCost = true
+        case "echo-messages": try flag(); echoMessages = true
         case "verdict":
             guard let value, ["A", "B", "C"].contains(value) else { throw Invalid(directive: item, reason: "verdict needs A, B or C") }
             reply = "Verdict: [[\(value)]]"
@@ -92,7 +95,7 @@ struct Directives: Equatable {
             guard let value, !value.isEmpty else { throw Invalid(directive: item, reason: "reply needs the text: reply=TEXT") }
             reply = value
         default:
-            throw Invalid(directive: item, reason: "unknown directive; known: status=N, retry-after=S, midstream-error, error-first, 200-error, choice-error, empty-choices, drop, drop-before, latency=MS, hang, no-cost, reply=TEXT, verdict=A|B|C")
+            throw Invalid(directive: item, reason: "unknown directive; known: status=N, retry-after=S, midstream-error, error-first, 200-error, choice-error, empty-choices, drop, drop-before, latency=MS, hang, no-cost, echo-messages, reply=TEXT, verdict=A|B|C")
         }
     }
 }

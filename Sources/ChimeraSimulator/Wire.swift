@@ -20,12 +20,15 @@ struct Prompt {
     var promptTokens: Int
     /// Directives of the last user message.
     var directives: Directives
+    /// Every message as `role: text` (directives removed), joined by ` | `: the `echo-messages` reply.
+    var transcript = ""
 
     static func analyse(_ messages: [JSONValue]) throws(Directives.Invalid) -> Prompt {
         let lastUser = messages.lastIndex { $0["role"]?.stringValue == "user" }
         var words = 0
         var last = ""
         var directives = Directives()
+        var transcript: [String] = []
         for (i, message) in messages.enumerated() {
             let raw = text(of: message)
             let stripped: String
@@ -36,8 +39,9 @@ struct Prompt {
                 stripped = (try? Directives.extract(from: raw))?.text ?? raw
             }
             words += stripped.split(whereSeparator: \.isWhitespace).count
+            transcript.append((message["role"]?.stringValue ?? "?") + ": " + stripped.trimmingSpaces)
         }
-        return Prompt(lastUserText: last, promptTokens: words, directives: directives)
+        return Prompt(lastUserText: last, promptTokens: words, directives: directives, transcript: transcript.joined(separator: " | "))
     }
 
     /// A message's text: `content` as a string, or its text parts joined by spaces.
@@ -60,7 +64,8 @@ struct Reply {
 
     init(prompt: Prompt, maxTokens: Int?) {
         // `reply=TEXT` answers with TEXT exactly (a canned judge verdict, a JSON document…).
-        let text = prompt.directives.reply ?? ("Simulated reply to: " + String(prompt.lastUserText.prefix(200)))
+        let text = prompt.directives.reply ?? (prompt.directives.echoMessages ? prompt.transcript
+            : "Simulated reply to: " + String(prompt.lastUserText.prefix(200)))
         var pieces: [String] = []
         var current = ""
         var inWord = false

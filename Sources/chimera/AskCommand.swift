@@ -80,13 +80,7 @@ struct AskCommand: ParsableCommand {
         }
         // Only agent workers are needed; other pools would be started for nothing.
         config.pools.removeAll { !$0.handlers.contains(ExternalChatHandler.handlerName) }
-        if config.pools.isEmpty {
-            var agents = PoolConfig(name: "agents", handlers: BuiltinHandlerNames.agent)
-            agents.agent = "default"
-            agents.size = workers
-            agents.maxConcurrency = 256
-            config.pools.append(agents)
-        }
+        config.ensureAgentPool(size: workers)
         let prompts = try readPrompts()
         let environment = ProcessEnvironment.current
         let loop = try EventLoop()

@@ -184,13 +184,7 @@ struct RunCommand: ParsableCommand {
 
         // The coordinator: handler pools, and agent workers when a step may go external.
         let mayGoExternal = pipeline.steps.contains { $0.handler == nil && $0.route != .internal }
-        if mayGoExternal, !config.pools.contains(where: { $0.handlers.contains(ExternalChatHandler.handlerName) }) {
-            var agentsPool = PoolConfig(name: "agents", handlers: BuiltinHandlerNames.agent)
-            agentsPool.agent = "default"
-            agentsPool.size = workers
-            agentsPool.maxConcurrency = 256
-            config.pools.append(agentsPool)
-        }
+        if mayGoExternal { config.ensureAgentPool(size: workers) }
         let loop = try EventLoop()
         var external: ExternalSetup?
         if mayGoExternal {
@@ -204,13 +198,8 @@ struct RunCommand: ParsableCommand {
         }
         let coordinator = Coordinator(loop: loop, config: config, workerExecutable: FileIO.executablePath(), logger: logger)
         let externalRunner = external.map { ExternalCallRunner(coordinator: coordinator, routes: $0.routes, loop: loop, clock: clock, logger: logger) }
-        var engine = DecisionEngine()
-        engine.weights = config.jhade.weights
-        engine.strategy = config.jhade.strategy
-        engine.learning = config.jhade.learning && !noLearn
-        engine.shadowFraction = 0
         let router = TaskRouter(coordinator: coordinator, external: externalRunner, handlers: config.handlerCapabilities, store: store,
-                                engine: engine, seed: seed, clock: clock, logger: logger)
+                                engine: DecisionEngine(config.jhade, noLearn: noLearn, shadow: 0), seed: seed, clock: clock, logger: logger)
         let stepRunner = RoutedStepRunner(router: router, coordinator: coordinator)
         stepRunner.defaultMinQuality = config.jhade.minQuality
         let progress = PipelineProgress(loop: loop, clock: clock, enabled: !quiet, live: isatty(2) != 0 && environment["TERM"] != "dumb")

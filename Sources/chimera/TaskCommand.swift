@@ -159,13 +159,7 @@ struct TaskCommand: ParsableCommand {
         var handlerNames = Set(handlers.map(\.handler))
         if let customScoring { handlerNames.insert(customScoring.handler) }
         config.pools.removeAll { pool in !pool.handlers.contains { handlerNames.contains($0) } && !pool.handlers.contains(ExternalChatHandler.handlerName) }
-        if needsExternal, !config.pools.contains(where: { $0.handlers.contains(ExternalChatHandler.handlerName) }) {
-            var agents = PoolConfig(name: "agents", handlers: BuiltinHandlerNames.agent)
-            agents.agent = "default"
-            agents.size = workers
-            agents.maxConcurrency = 256
-            config.pools.append(agents)
-        }
+        if needsExternal { config.ensureAgentPool(size: workers) }
         if !needsExternal { config.pools.removeAll { $0.handlers.contains(ExternalChatHandler.handlerName) } }
         if preference == .internal {
             let served = Set(handlers.flatMap(\.kinds))
@@ -203,11 +197,7 @@ struct TaskCommand: ParsableCommand {
         }
         let coordinator = Coordinator(loop: loop, config: config, workerExecutable: FileIO.executablePath(), logger: logger)
         let runner = external.map { ExternalCallRunner(coordinator: coordinator, routes: $0.routes, loop: loop, clock: clock, logger: logger) }
-        var engine = DecisionEngine()
-        engine.weights = config.jhade.weights
-        engine.strategy = config.jhade.strategy
-        engine.learning = config.jhade.learning && !noLearn
-        engine.shadowFraction = shadow ?? config.jhade.shadow
+        let engine = DecisionEngine(config.jhade, noLearn: noLearn, shadow: shadow)
         let router = TaskRouter(coordinator: coordinator, external: runner, handlers: handlers, store: store, engine: engine,
                                 scorers: scorers, judge: judge, customScorer: customScoring, seed: seed, clock: clock, logger: logger)
 

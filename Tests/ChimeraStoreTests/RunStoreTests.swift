@@ -67,3 +67,46 @@ import Testing
         }
     }
 }
+
+/// Chat sessions and turns in `runs.sqlite` (migration `v2-chat`).
+@Suite struct ChatStoreTests {
+    @Test func aSession_resumesByName_keepsItsTurnsInOrder_andNewArchivesIt() throws {
+        try withTemporaryDirectory(prefix: "chat") { dir in
+            let path = dir + "/home/runs.sqlite"
+            let store = try RunStore(path: path)
+            let (created, resumed) = try store.openChatSession(named: "default", fresh: false, agent: "default", route: "auto", models: [], now: 1_000)
+            #expect(!resumed && created.summary.isEmpty && created.summarizedThrough == 0)
+            let stored = try store.appendChatTurns(sessionId: created.id, [
+                ChatTurnRecord(role: "user", text: "Hi", at: 1_001),
+                ChatTurnRecord(role: "assistant", text: "Hello", route: "external", target: "m:free", taskId: "t_1", tokens: 12,
+                               latencyMs: 40, costUSD: 0, score: 0.9, at: 1_002),
+            ])
+            #expect(stored.map(\.seq) == [1, 2])
+            var settings = created
+            settings.route = "internal"
+            settings.models = ["a/b:free", "c/d"]
+            try store.saveChatSettings(settings, now: 1_003)
+            try store.saveChatSummary(sessionId: created.id, summary: "They greeted.", through: 2, now: 1_004)
+
+            // Another process (a new store on the same file) resumes it as it was left.
+            let again = try RunStore(path: path)
+            let (session, wasResumed) = try again.openChatSession(named: "default", fresh: false, agent: "x", route: "auto", models: [], now: 2_000)
+            #expect(wasResumed && session.id == created.id)
+            #expect(session.route == "internal" && session.models == ["a/b:free", "c/d"] && session.agent == "default")
+            #expect(session.summary == "They greeted." && session.summarizedThrough == 2)
+            #expect(try again.chatTurns(sessionId: session.id) == stored)
+            #expect(try again.chatTurns(sessionId: session.id, after: 2).isEmpty)
+            #expect(try again.appendChatTurns(sessionId: session.id, [ChatTurnRecord(role: "user", text: "More", at: 2_001)]).first?.seq == 3)
+
+            let stats = ChatStats(try again.chatTurns(sessionId: session.id))
+            #expect(stats.turns == 1 && stats.routes == ["external": 1] && stats.tokens == 12 && stats.meanScore == 0.9)
+
+            // --new: a fresh session of the same name; the old one and its turns are kept, archived.
+            let (fresh, _) = try again.openChatSession(named: "default", fresh: true, agent: "default", route: "auto", models: [], now: 3_000)
+            #expect(fresh.id != session.id && fresh.summary.isEmpty)
+            #expect(try again.chatSession(named: "default")?.id == fresh.id)
+            #expect(try again.chatTurns(sessionId: fresh.id).isEmpty)
+            #expect(try again.chatTurns(sessionId: session.id).count == 3)
+        }
+    }
+}

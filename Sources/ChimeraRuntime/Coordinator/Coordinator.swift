@@ -74,6 +74,11 @@ public final class Coordinator {
     public var observer: ((CoordinatorEvent) -> Void)?
     /// Called once when the coordinator has stopped and closed all its handles.
     public var onStopped: ((ShutdownSummary) -> Void)?
+    /// Start workers in sessions of their own (set before ``start(handleSignals:)``), so that a
+    /// terminal's Ctrl-C reaches the coordinator only: for interactive commands that give
+    /// Ctrl-C a meaning of their own (`chimera chat` cancels the answer being written). Workers
+    /// still end when the coordinator does: their stdin closes.
+    public var detachesWorkers = false
     /// Pipe bytes queued to one worker beyond which it gets no more tasks until it reads.
     static let writeHighWaterBytes = 4 << 20
 
@@ -247,15 +252,19 @@ public final class Coordinator {
 
     func processOptions(for pool: PoolConfig) -> ChildProcess.Options {
         if let command = pool.command {
-            return ChildProcess.Options(executable: command, arguments: pool.arguments, environment: pool.environment,
-                                        workingDirectory: pool.workingDirectory)
+            var options = ChildProcess.Options(executable: command, arguments: pool.arguments, environment: pool.environment,
+                                               workingDirectory: pool.workingDirectory)
+            options.detached = detachesWorkers
+            return options
         }
         var arguments = ["worker", "--name", "chimera-builtin"]
         if pool.testHandlers { arguments.append("--test-handlers") }
         if let agent = pool.agent { arguments += ["--agent", agent] }
         if let concurrency = pool.maxConcurrency { arguments += ["--max-concurrency", String(concurrency)] }
         arguments += ["--max-line-bytes", String(settings.maxLineBytes)]
-        return ChildProcess.Options(executable: workerExecutable, arguments: arguments, environment: pool.environment)
+        var options = ChildProcess.Options(executable: workerExecutable, arguments: arguments, environment: pool.environment)
+        options.detached = detachesWorkers
+        return options
     }
 
     // MARK: Deadlines, heartbeats, handshakes

@@ -10,6 +10,10 @@ public struct RoutedTask: Sendable {
     public var kind: String
     public var prompt: String
     public var system: String?
+    /// Earlier messages of a conversation (`user` and `assistant`), oldest first: external
+    /// models get them between the system message and the prompt, internal handlers as the
+    /// input's `history` (`[{"role", "content"}]`). JHADE decides on the prompt alone.
+    public var history: [ChatMessage] = []
     public var agent = AgentBias(name: "default")
     /// The quality bar in [0, 1]: a candidate passes when its score reaches it.
     public var minQuality = 0.6
@@ -118,10 +122,16 @@ public final class TaskRouter {
         rng = SplitMix64(seed: seed)
     }
 
-    /// Routes `task`. `onDecision` runs once JHADE has chosen, with the external chain it
-    /// planned, before any candidate runs (for progress lines); `completion` runs once with the
-    /// result, on the loop thread.
-    public func run(_ task: RoutedTask, onDecision: ((Decision, [String]) -> Void)? = nil, completion: @escaping (RoutedTaskResult) -> Void) {
+    /// Decides, runs the candidates, scores, merges and stores `task`; `completion` runs once, on the loop.
+    ///
+    /// - Parameters:
+    ///   - onDecision: runs once JHADE has chosen, with the external chain it planned, before
+    ///     any candidate runs (for progress lines).
+    ///   - onDelta: streamed content of the chosen external candidate as it arrives, when
+    ///     exactly one is asked for (`samples` 1). Internal answers, shadow candidates and
+    ///     several samples do not stream; the merged answer in the result is the whole text.
+    public func run(_ task: RoutedTask, onDecision: ((Decision, [String]) -> Void)? = nil, onDelta: ((String) -> Void)? = nil,
+                    completion: @escaping (RoutedTaskResult) -> Void) {
         let started = clock.now()
         let complexity = ComplexityEstimator.estimate(task.prompt)
         let bucket = complexity.bucket
@@ -149,14 +159,16 @@ public final class TaskRouter {
             launch(state, arm: .internal(handler), shadow: false, completion)
         case .external, .wait:
             // `wait`: the key broker holds the call until a key frees (its queue, not a poll).
-            for _ in 0..<max(1, task.samples) { launch(state, arm: .external, shadow: false, completion) }
+            let stream = task.samples <= 1 ? onDelta : nil
+            for _ in 0..<max(1, task.samples) { launch(state, arm: .external, shadow: false, onDelta: stream, completion) }
         }
         if let shadow = decision.shadow { launch(state, arm: shadow, shadow: true, completion) }
     }
 
     // MARK: Candidates
 
-    private func launch(_ state: RoutingState, arm: RouteArm, shadow: Bool, _ completion: @escaping (RoutedTaskResult) -> Void) {
+    private func launch(_ state: RoutingState, arm: RouteArm, shadow: Bool, onDelta: ((String) -> Void)? = nil,
+                        _ completion: @escaping (RoutedTaskResult) -> Void) {
         let slot = state.reserveSlot()
         let done: (Candidate, Bool, Int) -> Void = { [self] candidate, estimate, quota in
             state.fill(slot, candidate, costIsEstimate: estimate, quotaRequests: quota)
@@ -173,13 +185,18 @@ public final class TaskRouter {
         if let handler = arm.handler {
             runInternal(state.task, handler: handler, shadow: shadow) { done($0, false, 0) }
         } else {
-            runExternal(state, shadow: shadow) { done($0.0, $0.1, $0.2) }
+            runExternal(state, shadow: shadow, onDelta: onDelta) { done($0.0, $0.1, $0.2) }
         }
     }
 
     private func runInternal(_ task: RoutedTask, handler: String, shadow: Bool, _ done: @escaping (Candidate) -> Void) {
-        let input = JSONValue.object([JSONMember("kind", .string(task.kind)), JSONMember("text", .string(task.prompt)),
-                                      JSONMember("prompt", .string(task.prompt))])
+        var members = [JSONMember("kind", .string(task.kind)), JSONMember("text", .string(task.prompt)), JSONMember("prompt", .string(task.prompt))]
+        if !task.history.isEmpty {
+            members.append(JSONMember("history", .array(task.history.map {
+                .object([JSONMember("role", .string($0.role)), JSONMember("content", .string($0.content))])
+            })))
+        }
+        let input = JSONValue.object(members)
         var request = TaskRequest(handler: handler, value: input, priority: task.priority)
         request.kind = task.kind
         _ = coordinator.submit(request) { outcome in
@@ -194,19 +211,20 @@ public final class TaskRouter {
         }
     }
 
-    private func runExternal(_ state: RoutingState, shadow: Bool, _ done: @escaping ((Candidate, Bool, Int)) -> Void) {
+    private func runExternal(_ state: RoutingState, shadow: Bool, onDelta: ((String) -> Void)?, _ done: @escaping ((Candidate, Bool, Int)) -> Void) {
         guard let external else {
             return done((Candidate(arm: .external, target: "-", output: "", errorKind: "unavailable", errorMessage: "no external route is configured", shadow: shadow), false, 0))
         }
         let task = state.task
         var messages: [ChatMessage] = []
         if let system = task.system { messages.append(ChatMessage(role: "system", content: system)) }
+        messages += task.history
         messages.append(ChatMessage(role: "user", content: task.prompt))
-        var call = ExternalCall(messages: messages, models: state.chain, priority: task.priority)
+        var call = ExternalCall(messages: messages, models: state.chain, stream: onDelta != nil, priority: task.priority)
         call.maxTokens = task.maxTokens
         call.temperature = task.temperature ?? (task.samples > 1 ? 0.9 : nil)
         let free = state.input.external?.free ?? false
-        external.run(call) { result in
+        external.run(call, onDelta: onDelta) { result in
             switch result.result {
             case .success(let completion):
                 done((Candidate(arm: .external, target: result.model ?? "-", output: completion.content, latencyMs: result.latencyMs,
@@ -437,6 +455,7 @@ public final class TaskRouter {
         guard let external else { return (nil, []) }
         var messages: [ChatMessage] = []
         if let system = task.system { messages.append(ChatMessage(role: "system", content: system)) }
+        messages += task.history
         messages.append(ChatMessage(role: "user", content: task.prompt))
         var call = ExternalCall(messages: messages, models: task.models, priority: task.priority)
         call.maxTokens = task.maxTokens

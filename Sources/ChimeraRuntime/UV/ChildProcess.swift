@@ -43,6 +43,10 @@ public final class ChildProcess: LoopHandle {
         /// Variables added to (or replacing those of) the parent's environment.
         public var environment: [String: String]
         public var workingDirectory: String?
+        /// Start the child in a session of its own (`setsid`, libuv's `UV_PROCESS_DETACHED`): it
+        /// leaves the terminal's foreground process group, so a Ctrl-C typed there (SIGINT to
+        /// that group) reaches the parent only. The child is still watched and reaped as usual.
+        public var detached = false
 
         public init(executable: String, arguments: [String] = [], environment: [String: String] = [:], workingDirectory: String? = nil) {
             self.executable = executable
@@ -143,6 +147,7 @@ public final class ChildProcess: LoopHandle {
                     if let directory = cwd ?? nil { opts.cwd = UnsafePointer(directory) }
                     opts.stdio_count = 3
                     opts.stdio = stdioBuffer.baseAddress
+                    if options.detached { opts.flags |= UV_PROCESS_DETACHED.rawValue }
                     return uv_spawn(loop.raw, process, &opts)
                 }
             }

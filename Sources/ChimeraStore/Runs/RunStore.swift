@@ -302,6 +302,7 @@ public final class RunStore: Sendable {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2-chat", migrate: createChatTables)
         PipelineRunSchema.register(in: &migrator)
         return migrator
     }
