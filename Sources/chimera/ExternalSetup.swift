@@ -77,7 +77,8 @@ struct ExternalSetup {
         // checks, no free-model choice, no cost estimates) after a warning.
         var catalog: [ModelInfo] = []
         var latency: [String: Double] = [:]
-        if reached.contains(where: { $0 === bare.openRouter }) {
+        // Without a key no OpenRouter call can run, so there is nothing to fetch the catalog for.
+        if reached.contains(where: { $0 === bare.openRouter }), !keys.broker.pool.entries.isEmpty {
             var source = CatalogSource(endpoint: endpoint, home: home, clock: clock)
             let key = keys.broker.pool.entries.first.flatMap { keys.broker.secret(forKeyId: $0.id) }
             let loaded = source.load(ttlMs: ModelCatalogCache.defaultTTLMs, refresh: false, key: key, timeoutMs: catalogTimeoutMs)

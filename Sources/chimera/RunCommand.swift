@@ -197,6 +197,9 @@ struct RunCommand: ParsableCommand {
             }
         }
         let coordinator = Coordinator(loop: loop, config: config, workerExecutable: FileIO.executablePath(), logger: logger)
+        // Ctrl-C on a terminal reaches the whole foreground group: detached workers keep serving
+        // while the coordinator drains (running steps finish and are checkpointed).
+        coordinator.detachesWorkers = isatty(0) != 0 || isatty(2) != 0
         let externalRunner = external.map { ExternalCallRunner(coordinator: coordinator, routes: $0.routes, loop: loop, clock: clock, logger: logger) }
         let router = TaskRouter(coordinator: coordinator, external: externalRunner, handlers: config.handlerCapabilities, store: store,
                                 engine: DecisionEngine(config.jhade, noLearn: noLearn, shadow: 0), seed: seed, clock: clock, logger: logger)
@@ -260,7 +263,7 @@ struct RunCommand: ParsableCommand {
             printError("run \(result.runId) failed: \(result.error ?? "?") (continue it with: chimera run --resume \(result.runId))")
         } else {
             let cost = result.steps.values.filter { $0.item == nil }.compactMap(\.costUSD).reduce(0, +)
-            FileIO.writeAll(Array("run \(result.runId) succeeded: \(result.ranHere) step\(result.ranHere == 1 ? "" : "s") run here, cost $\(ComplexityEstimate.format(cost))\n".utf8), fd: 2)
+            FileIO.writeAll(Array("run \(result.runId) succeeded: \(result.ranHere) step\(result.ranHere == 1 ? "" : "s") and items run here, cost $\(ComplexityEstimate.format(cost))\n".utf8), fd: 2)
         }
     }
 

@@ -103,6 +103,9 @@ public final class Coordinator {
         // Workers must inherit only stdin, stdout and stderr. libuv opens its own descriptors
         // close-on-exec, but not those this process inherited or other code opened.
         FileIO.markInheritedDescriptorsCloseOnExec()
+        // The loop's cached time dates from its last turn, or its creation: set-up work since
+        // (opening stores, fetching a catalog) would make every deadline armed now fire early.
+        loop.updateTime()
         for poolConfig in config.pools {
             let pool = WorkerPool(config: poolConfig, coordinator: self)
             pools.append(pool)

@@ -423,7 +423,8 @@ public final class PipelineExecutor {
             } else {
                 for output in pipeline.outputs {
                     do {
-                        outputs.append((output.name, try PipelineTemplate.render(output.template, context)))
+                        // A section's last separator would leave blank lines at the end.
+                        outputs.append((output.name, try PipelineTemplate.render(output.template, context).trimmingTrailingSpace))
                     } catch {
                         failure = "output \"\(output.name)\": \(error)"
                     }
@@ -570,6 +571,12 @@ private extension Array where Element == Int {
 }
 
 private extension String {
+    var trimmingTrailingSpace: String {
+        var s = Substring(self)
+        while let l = s.last, l.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+
     var trimmingSpaces: String {
         var s = Substring(self)
         while let f = s.first, f.isWhitespace { s.removeFirst() }
