@@ -116,6 +116,8 @@ public final class PipelineExecutor {
     private var states: [String: State] = [:]
     private var checkpoints: [String: StoredPipelineStep]
     private var stepContext: [JSONMember] = []
+    /// Items finished in this process, by key.
+    private var finishedItems: [String: StoredPipelineStep] = [:]
     /// A finished `foreach` step's items, in order.
     private var itemResults: [String: [StoredPipelineStep]] = [:]
     private var running = 0
@@ -349,6 +351,7 @@ public final class PipelineExecutor {
         checkpoint(stored)
         onEvent(.finished(stored))
         ranHere += 1
+        finishedItems[stored.key] = stored
         run.results[item] = stored
         run.inFlight -= 1
         if stored.status == "failed", failure == nil {
@@ -410,7 +413,7 @@ public final class PipelineExecutor {
     private func finish() {
         guard !finished else { return }
         finished = true
-        var results: [String: StoredPipelineStep] = checkpoints
+        var results = checkpoints.merging(finishedItems) { $1 }
         for (id, state) in states { if case .done(let s) = state { results[id] = s } }
         let context = self.context()
         var outputs: [(name: String, value: String)] = []
