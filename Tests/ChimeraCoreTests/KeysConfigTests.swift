@@ -122,7 +122,7 @@ private func position(of needle: String, in text: String) -> (line: Int?, column
         var path = #filePath
         for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
         path += "/chimera.example.json"
-        guard let file = fopen(path, "rb") else { Issue.record("cannot open \(path)"); return }
+        guard let file = fopen(path, "rbe") else { Issue.record("cannot open \(path)"); return }
         defer { fclose(file) }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)

@@ -12,7 +12,7 @@ private let packageRoot: String = {
 }()
 
 private func readFile(_ path: String) -> [UInt8]? {
-    guard let file = fopen(path, "rb") else { return nil }
+    guard let file = fopen(path, "rbe") else { return nil }
     defer { fclose(file) }
     var bytes: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
@@ -59,7 +59,7 @@ private func decode(_ text: String, context: PipelineValidationContext = corpusC
         let actual = result.diagnostics.map(\.description).joined(separator: "\n") + "\n"
         let expectedPath = "\(Self.invalidDirectory)/\(name).expected"
         if getenv("CHIMERA_UPDATE_FIXTURES") != nil {
-            let file = try #require(fopen(expectedPath, "wb"))
+            let file = try #require(fopen(expectedPath, "wbe"))
             fputs(actual, file)
             fclose(file)
         }

@@ -61,6 +61,7 @@ struct TempFile {
     init(_ contents: String, suffix: String = ".json") {
         var template = Array("/tmp/chimera-test-XXXXXX\(suffix)".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemps($0.baseAddress!, Int32(suffix.utf8.count)) }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)  // (mkostemps is not visible from Swift here)
         path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         FileIO.writeAll(Array(contents.utf8), fd: fd)
         close(fd)

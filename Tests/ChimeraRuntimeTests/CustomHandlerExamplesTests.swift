@@ -34,7 +34,7 @@ struct CustomHandlerExamplesTests {
     func json(_ line: String?) throws -> JSONValue { try JSONParser.parse(try #require(line)) }
 
     func write(_ text: String, to path: String) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         FileIO.writeAll(Array(text.utf8), fd: fd)
         close(fd)
     }

@@ -18,7 +18,7 @@ final class KeysSandbox {
     init(config: String) {
         var template = Array("/tmp/chimera-keys-XXXXXX".utf8CString)
         root = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-        let fd = open(configPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let fd = open(configPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         FileIO.writeAll(Array(config.utf8), fd: fd)
         close(fd)
     }
@@ -224,7 +224,7 @@ struct KeysCLITests {
         let path = box.home + "/keys.enc"
         var bytes = try FileIO.readAll(path)
         bytes[bytes.count - 20] ^= 0x01
-        let fd = open(path, O_WRONLY | O_TRUNC)
+        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
         FileIO.writeAll(bytes, fd: fd)
         close(fd)
         let tampered = try box.run(["keys", "list"], environment: ["CHIMERA_MASTER_KEY": master1])

@@ -33,7 +33,7 @@ struct PipelineRunCLITests {
 
     func write(_ text: String, in box: KeysSandbox, name: String = "pipeline.json") -> String {
         let path = box.root + "/" + name
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         FileIO.writeAll(Array(text.utf8), fd: fd)
         close(fd)
         return path

@@ -109,7 +109,7 @@ struct TaskCLITests {
                                        JSONMember("id", .string("learn-\(i)"))]).serialized + "\n"
         }
         let file = box.root + "/batch.jsonl"
-        let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         FileIO.writeAll(Array(batch.utf8), fd: fd)
         close(fd)
         let run = try await task(box, sim, ["--kind", "summarize", "--batch", file, "--concurrency", "1", "--shadow", "1",

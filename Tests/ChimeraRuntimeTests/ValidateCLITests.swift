@@ -74,7 +74,7 @@ struct ValidateCLITests {
         var template = Array("/tmp/chimera-agents-XXXXXX".utf8CString)
         let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
         let profile = "\(directory)/my-own.json"
-        FileIO.writeAll(Array("{}".utf8), fd: open(profile, O_WRONLY | O_CREAT, 0o600))
+        FileIO.writeAll(Array("{}".utf8), fd: open(profile, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600))
         defer {
             unlink(profile)
             rmdir(directory)
