@@ -24,6 +24,9 @@ extension PipelineChecker {
         let ids = steps.compactMap(\.id).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
         // edges[i]: the steps step i needs, with the path of each entry.
         var edges: [[(target: Int, path: String)]] = Array(repeating: [], count: steps.count)
+        // A misspelt need stands for the step it was probably meant as when templates are checked,
+        // so one typo is reported once (not again as every use of that step).
+        var assumed: [[Int]] = Array(repeating: [], count: steps.count)
         for (i, step) in steps.enumerated() {
             for need in step.needs {
                 if need.name == step.id {
@@ -32,11 +35,13 @@ extension PipelineChecker {
                     edges[i].append((j, need.path))
                 } else {
                     report(need.path, "step \(describe(i)) needs unknown step \"\(need.name)\"", hint: stepHint(need.name, ids))
+                    if let meant = Suggestion.closest(to: need.name, in: ids), let j = firstIndex[meant], j != i { assumed[i].append(j) }
                 }
             }
         }
         reportCycles(edges)
-        let ancestors = steps.indices.map { reachable(from: $0, edges) }
+        let withAssumed = edges.indices.map { i in edges[i] + assumed[i].map { (target: $0, path: "") } }
+        let ancestors = steps.indices.map { reachable(from: $0, withAssumed) }
         let lookup = References(firstIndex: firstIndex, ids: ids, ancestors: ancestors)
 
         for (i, step) in steps.enumerated() {
