@@ -116,6 +116,10 @@ final class PipelineChecker {
         for member in members {
             let memberPath = JSONPath.appending(key: member.key, to: path)
             checkName(member.key, memberPath, what: "input name")
+            if inputs.contains(where: { $0.name == member.key }) {
+                report(memberPath, "input \"\(member.key)\" is declared twice", hint: "input names must be unique; keep one")
+                continue
+            }
             var type: PipelineValueType?
             var defaultValue: JSONValue?
             var description: String?
@@ -154,6 +158,10 @@ final class PipelineChecker {
         for member in members {
             let memberPath = JSONPath.appending(key: member.key, to: path)
             checkName(member.key, memberPath, what: "output name")
+            if result.contains(where: { $0.name == member.key }) {
+                report(memberPath, "output \"\(member.key)\" is declared twice", hint: "output names must be unique; keep one")
+                continue
+            }
             guard case .string(let template) = member.value else {
                 report(memberPath, "expected a template string, found \(member.value.typeName)")
                 continue
