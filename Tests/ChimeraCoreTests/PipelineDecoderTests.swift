@@ -250,3 +250,31 @@ extension PipelineDecoderTests {
         ])
     }
 }
+
+extension PipelineDecoderTests {
+    /// Damaged copies of a valid pipeline never crash the decoder, and every diagnostic points
+    /// inside the file.
+    @Test(arguments: 1...8)
+    func damagedPipelines_reportLocatedDiagnostics_andNeverCrash(seed: UInt64) throws {
+        let original = try #require(PackageFiles.read("Tests/Fixtures/pipelines/valid/research.json"))
+        var rng = SplitMix64(seed: seed)
+        let junk = Array("{}[]\",:{{#/}}\\ ab0-!=|&'".utf8)
+        for _ in 0..<100 {
+            var bytes = original
+            for _ in 0..<rng.int(in: 1...4) {
+                let at = rng.int(in: 0...(bytes.count - 1))
+                switch rng.int(in: 0...2) {
+                case 0: bytes.remove(at: at)
+                case 1: bytes.insert(rng.pick(junk), at: at)
+                default: bytes[at] = rng.pick(junk)
+                }
+            }
+            let result = PipelineDecoder.decode(bytes, file: "x.json", context: corpusContext)
+            let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+            for d in result.diagnostics {
+                #expect(d.line >= 1 && d.line <= lines.count && d.column >= 1 && d.column <= lines[d.line - 1].count + 1, "\(d)")
+            }
+            #expect((result.pipeline == nil) == result.diagnostics.contains { $0.severity == .error })
+        }
+    }
+}
