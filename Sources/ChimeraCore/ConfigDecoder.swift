@@ -120,6 +120,20 @@ final class DecodingContext {
         issues.append(issue)
     }
 
+    /// `text` as one of `T`'s raw values, reported with the list and a "did you mean" otherwise.
+    func choice<T: RawRepresentable & CaseIterable>(_ text: String, _ type: T.Type, at path: String) -> T? where T.RawValue == String {
+        if let value = T(rawValue: text) { return value }
+        let names = T.allCases.map(\.rawValue)
+        let closest = Suggestion.closest(to: text, in: names)
+        let expected = "expected one of \(names.map { "\"\($0)\"" }.joined(separator: ", ")), found \"\(text)\""
+        if hintsApart {
+            report(path, expected, hint: closest.map { "did you mean \"\($0)\"?" })
+        } else {
+            report(path, expected + (closest.map { " (did you mean \"\($0)\"?)" } ?? ""))
+        }
+        return nil
+    }
+
     func object(_ value: JSONValue, _ path: String, known: [String]) -> ObjectReader? {
         guard case .object(let members) = value else {
             report(path, "expected an object, found \(value.typeName)")
@@ -441,16 +455,7 @@ struct ObjectReader {
     /// One of `choices` (their raw values), reported with the list and a "did you mean" otherwise.
     mutating func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ type: T.Type) -> T? where T.RawValue == String {
         guard let text = string(key) else { return nil }
-        if let value = T(rawValue: text) { return value }
-        let names = T.allCases.map(\.rawValue)
-        let closest = Suggestion.closest(to: text, in: names)
-        let expected = "expected one of \(names.map { "\"\($0)\"" }.joined(separator: ", ")), found \"\(text)\""
-        if context.hintsApart {
-            context.report(path(key), expected, hint: closest.map { "did you mean \"\($0)\"?" })
-        } else {
-            context.report(path(key), expected + (closest.map { " (did you mean \"\($0)\"?)" } ?? ""))
-        }
-        return nil
+        return context.choice(text, type, at: path(key))
     }
 
     mutating func strings(_ key: String) -> [String]? {

@@ -118,19 +118,7 @@ private func position(of needle: String, in text: String) -> (line: Int?, column
     }
 
     @Test func keysConfig_exampleFileDecodes() throws {
-        // chimera.example.json at the package root, three levels above this file.
-        var path = #filePath
-        for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
-        path += "/chimera.example.json"
-        guard let file = fopen(path, "rbe") else { Issue.record("cannot open \(path)"); return }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, file)
-            if n <= 0 { break }
-            bytes += buffer[0..<n]
-        }
+        guard let bytes = PackageFiles.read("chimera.example.json") else { Issue.record("cannot open chimera.example.json"); return }
         let config: ChimeraConfig
         do throws(ConfigError) { config = try ConfigDecoder.decode(bytes, file: "chimera.example.json") } catch {
             Issue.record("\(error)")

@@ -146,3 +146,84 @@ private func parseError(_ text: String) -> PipelineConditionError? {
         #expect(parseError(nots)?.message == "the condition nests deeper than 200 levels")
     }
 }
+
+/// Random expressions printed with as few parentheses as the grammar allows must parse back to
+/// the same tree: a differential check of precedence and associativity.
+@Suite struct PipelineConditionRoundTripTests {
+    static let paths: [[PathComponent]] = [
+        [.key("inputs"), .key("flag")], [.key("steps"), .key("classify"), .key("json"), .key("label")],
+        [.key("item"), .key("lang")], [.key("index")], [.key("inputs"), .key("langs"), .index(1)], [.key("steps"), .key("a-b"), .key("output")],
+    ]
+    static let literals: [JSONValue] = [.null, .bool(true), .bool(false), .number(0), .number(-3), .number(2.5), .string(""), .string("it's"), .string("a\"b\\c")]
+    static let operators: [ComparisonOperator] = [.equal, .notEqual, .less, .lessOrEqual, .greater, .greaterOrEqual, .contains]
+
+    static func randomNode(_ rng: inout SplitMix64, depth: Int) -> ConditionNode {
+        let leaf = depth <= 0 || rng.chance(1, in: 4)
+        if leaf {
+            return rng.chance(1, in: 2) ? .path(rng.pick(paths)) : .literal(rng.pick(literals))
+        }
+        switch rng.int(in: 0...3) {
+        case 0: return .not(randomNode(&rng, depth: depth - 1))
+        case 1: return .and(randomNode(&rng, depth: depth - 1), randomNode(&rng, depth: depth - 1))
+        case 2: return .or(randomNode(&rng, depth: depth - 1), randomNode(&rng, depth: depth - 1))
+        default: return .compare(rng.pick(operators), randomNode(&rng, depth: depth - 1), randomNode(&rng, depth: depth - 1))
+        }
+    }
+
+    static func precedence(_ node: ConditionNode) -> Int {
+        switch node {
+        case .or: return 1
+        case .and: return 2
+        case .not: return 3
+        case .compare: return 4
+        case .path, .literal: return 5
+        }
+    }
+
+    /// `node` as text, parenthesized only where a tree of lower precedence stands where `minimum` is needed.
+    static func render(_ node: ConditionNode, minimum: Int = 1) -> String {
+        guard precedence(node) >= minimum else { return "(" + render(node) + ")" }
+        switch node {
+        case .or(let l, let r): return render(l, minimum: 1) + " || " + render(r, minimum: 2)
+        case .and(let l, let r): return render(l, minimum: 2) + " && " + render(r, minimum: 3)
+        case .not(let x): return "!" + render(x, minimum: 3)
+        case .compare(let op, let l, let r): return render(l, minimum: 5) + " \(op.rawValue) " + render(r, minimum: 5)
+        case .literal(.string(let s)):
+            return "'" + s.map { $0 == "\\" || $0 == "'" ? "\\\($0)" : String($0) }.joined() + "'"
+        case .literal(let value): return value.serialized
+        case .path(let components):
+            return components.enumerated().map { i, c in
+                switch c {
+                case .key(let k): return (i == 0 ? "" : ".") + k
+                case .index(let n): return "[\(n)]"
+                }
+            }.joined()
+        }
+    }
+
+    @Test(arguments: 1...20)
+    func minimalParentheses_parseBackToTheSameTree(seed: UInt64) throws {
+        var rng = SplitMix64(seed: seed)
+        for _ in 0..<200 {
+            let node = Self.randomNode(&rng, depth: 5)
+            let text = Self.render(node)
+            let parsed = try PipelineCondition.parse(text)
+            #expect(parsed.root == node, "\(text)")
+        }
+    }
+
+    @Test(arguments: 1...10)
+    func randomText_eitherParsesOrFailsInsideTheText(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        let pieces = ["inputs.a", "steps.b.json.c", "[0]", "[", "]", "(", ")", "!", "!=", "==", "=", "<", "<=", ">", ">=", "&&", "&", "||", "|",
+                      "contains", "'x'", "'", "\"", "\\", "1", "-", "2.5", "1e3", "true", "null", " ", ".", "é", "{{"]
+        for _ in 0..<300 {
+            let text = (0..<rng.int(in: 0...12)).map { _ in rng.pick(pieces) }.joined()
+            do throws(PipelineConditionError) {
+                _ = try PipelineCondition.parse(text).evaluate(in: .object([]))
+            } catch {
+                #expect((0...text.utf8.count).contains(error.offset), "\(text): \(error)")
+            }
+        }
+    }
+}

@@ -4,36 +4,6 @@ import Testing
 import Glibc
 #endif
 
-/// The package root, three levels above this file.
-private let packageRoot: String = {
-    var path = #filePath
-    for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
-    return path
-}()
-
-private func readFile(_ path: String) -> [UInt8]? {
-    guard let file = fopen(path, "rbe") else { return nil }
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = fread(&buffer, 1, buffer.count, file)
-        if n <= 0 { break }
-        bytes += buffer[0..<n]
-    }
-    return bytes
-}
-
-private func listDirectory(_ path: String) -> [String] {
-    guard let dir = opendir(path) else { return [] }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        names.append(withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
-    }
-    return names.sorted()
-}
-
 /// What the corpus is checked against: the built-in agents and the built-in worker's handlers.
 let corpusContext = PipelineValidationContext(knownAgents: ["default", "specialized", "creative", "reasoning", "cost-aware"],
                                               knownHandlers: Set(BuiltinHandlerNames.standard))
@@ -43,18 +13,18 @@ private func decode(_ text: String, context: PipelineValidationContext = corpusC
 }
 
 @Suite struct PipelineDecoderTests {
-    static let invalidDirectory = packageRoot + "/Tests/Fixtures/pipelines/invalid"
-    static let validDirectory = packageRoot + "/Tests/Fixtures/pipelines/valid"
+    static let invalidDirectory = PackageFiles.root + "/Tests/Fixtures/pipelines/invalid"
+    static let validDirectory = PackageFiles.root + "/Tests/Fixtures/pipelines/valid"
 
     static var invalidCases: [String] {
-        listDirectory(invalidDirectory).filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }
+        PackageFiles.list("Tests/Fixtures/pipelines/invalid").filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }
     }
 
     /// Every `invalid/NAME.json` reports exactly the lines of `invalid/NAME.expected`.
     /// (`CHIMERA_UPDATE_FIXTURES=1` rewrites the expected files; review the diff before committing.)
     @Test(arguments: invalidCases)
     func invalidCorpus_reportsExactlyTheExpectedDiagnostics(_ name: String) throws {
-        let bytes = try #require(readFile("\(Self.invalidDirectory)/\(name).json"))
+        let bytes = try #require(PackageFiles.read("\(Self.invalidDirectory)/\(name).json"))
         let result = PipelineDecoder.decode(bytes, file: "\(name).json", context: corpusContext)
         let actual = result.diagnostics.map(\.description).joined(separator: "\n") + "\n"
         let expectedPath = "\(Self.invalidDirectory)/\(name).expected"
@@ -63,7 +33,7 @@ private func decode(_ text: String, context: PipelineValidationContext = corpusC
             fputs(actual, file)
             fclose(file)
         }
-        let expected = String(decoding: try #require(readFile(expectedPath), "missing \(expectedPath)"), as: UTF8.self)
+        let expected = String(decoding: try #require(PackageFiles.read(expectedPath), "missing \(expectedPath)"), as: UTF8.self)
         #expect(actual == expected)
         #expect(result.pipeline == nil, "an invalid pipeline is not returned")
         let sorted = result.diagnostics.sorted { ($0.line, $0.column) < ($1.line, $1.column) }
@@ -75,10 +45,10 @@ private func decode(_ text: String, context: PipelineValidationContext = corpusC
     }
 
     @Test func validFixtures_decodeWithoutDiagnostics() throws {
-        let names = listDirectory(Self.validDirectory).filter { $0.hasSuffix(".json") }
+        let names = PackageFiles.list("Tests/Fixtures/pipelines/valid").filter { $0.hasSuffix(".json") }
         #expect(!names.isEmpty)
         for name in names {
-            let bytes = try #require(readFile("\(Self.validDirectory)/\(name)"))
+            let bytes = try #require(PackageFiles.read("\(Self.validDirectory)/\(name)"))
             let result = PipelineDecoder.decode(bytes, file: name, context: corpusContext)
             #expect(result.diagnostics.isEmpty, "\(name): \(result.diagnostics.map(\.description))")
             #expect(result.pipeline != nil)
@@ -235,7 +205,7 @@ private func decode(_ text: String, context: PipelineValidationContext = corpusC
     /// `Pipelines/pipeline.schema.json` names exactly the fields the decoder knows, level by
     /// level, and the same enumerations, so the two cannot drift apart.
     @Test func jsonSchema_matchesTheDecodersFieldsAndEnums() throws {
-        let bytes = try #require(readFile(packageRoot + "/Pipelines/pipeline.schema.json"))
+        let bytes = try #require(PackageFiles.read("Pipelines/pipeline.schema.json"))
         let schema = try JSONParser.parse(bytes).value
         func keys(_ value: JSONValue?) -> [String] {
             guard case .object(let members)? = value?["properties"] else { return [] }
@@ -262,5 +232,49 @@ private func decode(_ text: String, context: PipelineValidationContext = corpusC
         #expect(strings(defs?["valueType"]?["enum"]) == PipelineValueType.allCases.map(\.rawValue))
         #expect(strings(defs?["output"]?["properties"]?["format"]?["enum"]) == StepOutputSpec.Format.allCases.map(\.rawValue))
         #expect(strings(defs?["scorer"]?["properties"]?["name"]?["enum"]) == ScorerSpec.knownNames)
+    }
+}
+
+extension PipelineDecoderTests {
+    @Test func aMisspeltNeed_isReportedOnce_notAgainAtEveryUseOfTheStep() {
+        let result = decode("""
+        {"name": "n", "steps": [
+          {"id": "research", "prompt": "r"},
+          {"id": "draft", "needs": ["reserch"], "prompt": "{{steps.research.output}}"},
+          {"id": "other", "prompt": "{{steps.research.output}}"}
+        ]}
+        """)
+        #expect(result.errors.map(\.message) == [
+            "step \"draft\" needs unknown step \"reserch\"",
+            "step \"other\" uses steps.research but does not need it",
+        ])
+    }
+}
+
+extension PipelineDecoderTests {
+    /// Damaged copies of a valid pipeline never crash the decoder, and every diagnostic points
+    /// inside the file.
+    @Test(arguments: 1...8)
+    func damagedPipelines_reportLocatedDiagnostics_andNeverCrash(seed: UInt64) throws {
+        let original = try #require(PackageFiles.read("Tests/Fixtures/pipelines/valid/research.json"))
+        var rng = SplitMix64(seed: seed)
+        let junk = Array("{}[]\",:{{#/}}\\ ab0-!=|&'".utf8)
+        for _ in 0..<100 {
+            var bytes = original
+            for _ in 0..<rng.int(in: 1...4) {
+                let at = rng.int(in: 0...(bytes.count - 1))
+                switch rng.int(in: 0...2) {
+                case 0: bytes.remove(at: at)
+                case 1: bytes.insert(rng.pick(junk), at: at)
+                default: bytes[at] = rng.pick(junk)
+                }
+            }
+            let result = PipelineDecoder.decode(bytes, file: "x.json", context: corpusContext)
+            let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+            for d in result.diagnostics {
+                #expect(d.line >= 1 && d.line <= lines.count && d.column >= 1 && d.column <= lines[d.line - 1].count + 1, "\(d)")
+            }
+            #expect((result.pipeline == nil) == result.diagnostics.contains { $0.severity == .error })
+        }
     }
 }

@@ -38,7 +38,11 @@ struct ValidateCLITests {
           hint: steps in a cycle can never start; remove one of these needs
         \(file):7:48: error: needs form a cycle: ping → pong → ping (each step needs the one before it) (at $.steps[3].needs)
           hint: steps in a cycle can never start; remove one of these needs
-        \(file): invalid (2 errors)
+        \(file):10:43: error: needs form a cycle: x → y → x (each step needs the one before it) (at $.steps[6].needs[0])
+          hint: steps in a cycle can never start; remove one of these needs
+        \(file):12:43: error: needs form a cycle: z → y → z (each step needs the one before it) (at $.steps[8].needs[0])
+          hint: steps in a cycle can never start; remove one of these needs
+        \(file): invalid (4 errors)
 
         """)
     }

@@ -24,6 +24,9 @@ extension PipelineChecker {
         let ids = steps.compactMap(\.id).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
         // edges[i]: the steps step i needs, with the path of each entry.
         var edges: [[(target: Int, path: String)]] = Array(repeating: [], count: steps.count)
+        // A misspelt need stands for the step it was probably meant as when templates are checked,
+        // so one typo is reported once (not again as every use of that step).
+        var assumed: [[Int]] = Array(repeating: [], count: steps.count)
         for (i, step) in steps.enumerated() {
             for need in step.needs {
                 if need.name == step.id {
@@ -32,11 +35,13 @@ extension PipelineChecker {
                     edges[i].append((j, need.path))
                 } else {
                     report(need.path, "step \(describe(i)) needs unknown step \"\(need.name)\"", hint: stepHint(need.name, ids))
+                    if let meant = Suggestion.closest(to: need.name, in: ids), let j = firstIndex[meant], j != i { assumed[i].append(j) }
                 }
             }
         }
         reportCycles(edges)
-        let ancestors = steps.indices.map { reachable(from: $0, edges) }
+        let withAssumed = edges.indices.map { i in edges[i] + assumed[i].map { (target: $0, path: "") } }
+        let ancestors = steps.indices.map { reachable(from: $0, withAssumed) }
         let lookup = References(firstIndex: firstIndex, ids: ids, ancestors: ancestors)
 
         for (i, step) in steps.enumerated() {
@@ -69,45 +74,51 @@ extension PipelineChecker {
 
     // MARK: Cycles
 
-    /// Reports each cycle once: one per strongly connected component of the needs graph, as
-    /// the shortest cycle through the component's first step in the file, written in the
-    /// order data flows (each step needs the one before it), at that first step's needs entry.
+    /// Reports each cycle once, with its whole path in the order data flows (each step needs the
+    /// one before it), at the needs entry of the step it starts from. Within each strongly
+    /// connected component of the needs graph, every step (in file order) contributes the
+    /// shortest cycle through it, unless that cycle was already reported: every step in a cycle
+    /// is named, and no cycle twice.
     func reportCycles(_ edges: [[(target: Int, path: String)]]) {
+        var reported: Set<[Int]> = []
         for component in stronglyConnectedComponents(edges) where component.count > 1 {
             let members = Set(component)
-            let start = component.min()!
-            // Breadth-first along needs, inside the component, back to `start`.
-            var parent: [Int: Int] = [:]
-            var queue = [start]
-            var head = 0
-            var last: Int?
-            search: while head < queue.count {
-                let u = queue[head]
-                head += 1
-                for edge in edges[u] where members.contains(edge.target) {
-                    if edge.target == start {
-                        last = u
-                        break search
-                    }
-                    if parent[edge.target] == nil, edge.target != start {
-                        parent[edge.target] = u
-                        queue.append(edge.target)
-                    }
+            for start in component.sorted() {
+                guard let needsOrder = shortestCycle(through: start, within: members, edges) else { continue }
+                // The same cycle found from another of its steps is rotated: compare a canonical rotation.
+                let pivot = needsOrder.firstIndex(of: needsOrder.min()!)!
+                guard reported.insert(Array(needsOrder[pivot...] + needsOrder[..<pivot])).inserted else { continue }
+                let flow = [start] + needsOrder.dropFirst().reversed() + [start]
+                let entry = edges[start].first { $0.target == needsOrder[1] }!
+                let names = flow.map { steps[$0].id ?? steps[$0].path }
+                report(entry.path, "needs form a cycle: \(names.joined(separator: " → ")) (each step needs the one before it)",
+                       hint: "steps in a cycle can never start; remove one of these needs")
+            }
+        }
+    }
+
+    /// The shortest cycle from `start` along needs inside `members`, as `start, n1, …, nk` where
+    /// each needs the next and `nk` needs `start`; breadth-first, so ties go to the needs listed first.
+    func shortestCycle(through start: Int, within members: Set<Int>, _ edges: [[(target: Int, path: String)]]) -> [Int]? {
+        var parent: [Int: Int] = [:]
+        var queue = [start]
+        var head = 0
+        while head < queue.count {
+            let u = queue[head]
+            head += 1
+            for edge in edges[u] where members.contains(edge.target) {
+                if edge.target == start {
+                    var chain = [u]
+                    while let p = parent[chain.last!] { chain.append(p) }
+                    return chain.reversed()
+                }
+                if parent[edge.target] == nil {
+                    parent[edge.target] = u
+                    queue.append(edge.target)
                 }
             }
-            guard let last else { continue }
-            // Needs order: start → … → last (each needs the next), and last needs start.
-            var chain = [last]
-            while let p = parent[chain.last!] { chain.append(p) }
-            // chain is last, …, start; data flows start → … → last is its reverse read from start.
-            let needsOrder = Array(chain.reversed())  // start, n1, …, last
-            let flow = [start] + needsOrder.dropFirst().reversed() + [start]
-            let firstNeed = needsOrder.count > 1 ? needsOrder[1] : last
-            let entry = edges[start].first { $0.target == firstNeed }!
-            let names = flow.map { steps[$0].id ?? steps[$0].path }
-            report(entry.path, "needs form a cycle: \(names.joined(separator: " → ")) (each step needs the one before it)",
-                   hint: "steps in a cycle can never start; remove one of these needs")
         }
+        return nil
     }
 
     /// Kosaraju's algorithm with explicit stacks (a long chain of steps cannot overflow the stack).

@@ -116,12 +116,16 @@ final class PipelineChecker {
         for member in members {
             let memberPath = JSONPath.appending(key: member.key, to: path)
             checkName(member.key, memberPath, what: "input name")
+            if inputs.contains(where: { $0.name == member.key }) {
+                report(memberPath, "input \"\(member.key)\" is declared twice", hint: "input names must be unique; keep one")
+                continue
+            }
             var type: PipelineValueType?
             var defaultValue: JSONValue?
             var description: String?
             switch member.value {
             case .string(let name):
-                type = valueType(name, memberPath)
+                type = context.choice(name, PipelineValueType.self, at: memberPath)
             case .object:
                 guard var reader = context.object(member.value, memberPath, known: PipelineDecoder.inputKeys) else { continue }
                 if reader.has("type") {
@@ -145,15 +149,6 @@ final class PipelineChecker {
         return result
     }
 
-    /// A type name, reported with "did you mean" when it is not one.
-    func valueType(_ name: String, _ path: String) -> PipelineValueType? {
-        if let type = PipelineValueType(rawValue: name) { return type }
-        let names = PipelineValueType.allCases.map(\.rawValue)
-        report(path, "expected one of \(names.map { "\"\($0)\"" }.joined(separator: ", ")), found \"\(name)\"",
-               hint: Suggestion.closest(to: name, in: names).map { "did you mean \"\($0)\"?" })
-        return nil
-    }
-
     func decodeOutputs(_ value: JSONValue, _ path: String) -> [PipelineOutput] {
         guard case .object(let members) = value else {
             report(path, "expected an object of named output templates, found \(value.typeName)")
@@ -163,6 +158,10 @@ final class PipelineChecker {
         for member in members {
             let memberPath = JSONPath.appending(key: member.key, to: path)
             checkName(member.key, memberPath, what: "output name")
+            if result.contains(where: { $0.name == member.key }) {
+                report(memberPath, "output \"\(member.key)\" is declared twice", hint: "output names must be unique; keep one")
+                continue
+            }
             guard case .string(let template) = member.value else {
                 report(memberPath, "expected a template string, found \(member.value.typeName)")
                 continue
@@ -453,11 +452,7 @@ final class PipelineChecker {
         var output = StepOutputSpec()
         switch value {
         case .string(let text):
-            if let format = StepOutputSpec.Format(rawValue: text) { output.format = format } else {
-                let names = StepOutputSpec.Format.allCases.map(\.rawValue)
-                report(path, "expected one of \(names.map { "\"\($0)\"" }.joined(separator: ", ")), found \"\(text)\"",
-                       hint: Suggestion.closest(to: text, in: names).map { "did you mean \"\($0)\"?" })
-            }
+            if let format = context.choice(text, StepOutputSpec.Format.self, at: path) { output.format = format }
         case .object:
             guard var r = context.object(value, path, known: PipelineDecoder.outputKeys) else { return output }
             let hasFormat = r.has("format")
@@ -506,11 +501,8 @@ final class PipelineChecker {
         return sorted.isEmpty ? "none are defined" : "\(listing): \(sorted.joined(separator: ", "))"
     }
 
-    /// A value as JSON text, cut to 40 characters.
-    func excerpt(_ value: JSONValue) -> String {
-        let text = value.serialized
-        return text.count > 40 ? String(text.prefix(37)) + "…" : text
-    }
+    /// A value as JSON text, cut so a huge value cannot flood a message.
+    func excerpt(_ value: JSONValue) -> String { SchemaValidator.excerpt(value) }
 
     /// The file offset of UTF-8 byte `index` of the string value at `path` (escapes counted as
     /// the bytes they stand for), so a problem inside a template points at its column.

@@ -59,6 +59,7 @@ public struct PipelineCondition: Sendable, Equatable {
         root.value(in: context).isTruthy
     }
 
+    /// Two conditions are equal when their texts are.
     public static func == (lhs: PipelineCondition, rhs: PipelineCondition) -> Bool { lhs.text == rhs.text }
 }
 
@@ -69,6 +70,7 @@ public struct PipelineConditionError: Error, Sendable, Equatable, CustomStringCo
     /// What was expected and what was found.
     public var message: String
 
+    /// An error at UTF-8 `offset` of the expression.
     public init(offset: Int, message: String) {
         self.offset = offset
         self.message = message

@@ -6,6 +6,7 @@ public struct PipelineDecodeResult: Sendable, Equatable {
     /// Errors and warnings, in file order (line, then column).
     public var diagnostics: [PipelineDiagnostic]
 
+    /// A result; `pipeline` should be nil when `diagnostics` has an error.
     public init(pipeline: PipelineDefinition?, diagnostics: [PipelineDiagnostic]) {
         self.pipeline = pipeline
         self.diagnostics = diagnostics

@@ -25,6 +25,7 @@ public struct PipelineDiagnostic: Sendable, Equatable, CustomStringConvertible {
     public var hint: String?
     public var severity: Severity
 
+    /// A diagnostic at `line`:`column` of `file`, about the value at `path`.
     public init(file: String, line: Int, column: Int, path: String, message: String, hint: String? = nil, severity: Severity = .error) {
         self.file = file
         self.line = line

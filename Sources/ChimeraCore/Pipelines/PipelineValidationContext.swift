@@ -6,6 +6,7 @@ public struct PipelineValidationContext: Sendable, Equatable {
     /// Handlers a step's `handler` may name.
     public var knownHandlers: Set<String>?
 
+    /// A context; leave a set nil to skip that check.
     public init(knownAgents: Set<String>? = nil, knownHandlers: Set<String>? = nil) {
         self.knownAgents = knownAgents
         self.knownHandlers = knownHandlers
