@@ -151,6 +151,31 @@ struct PipelineExecutorTests {
         #expect(result.outputs.first?.value == "routine")
     }
 
+    @Test func aForeachCondition_readsEachItem_andLeavesOutTheItemsItRejects() throws {
+        let box = try StoreBox()
+        let pipeline = PipelineDefinition(
+            name: "filter", inputs: [PipelineInput(name: "docs", type: .array)],
+            steps: [
+                Self.step("translate", "translate {{item.text}}") {
+                    $0.foreach = "inputs.docs"
+                    $0.when = "item.lang != 'en'"
+                },
+                Self.step("none", "never {{item}}") {
+                    $0.foreach = "inputs.docs"
+                    $0.when = "item.lang == 'xx'"
+                },
+            ],
+            outputs: [PipelineOutput(name: "list", template: "{{#steps.translate.outputs}}{{number}}:{{output}};{{/steps.translate.outputs}}")])
+        func doc(_ lang: String, _ text: String) -> JSONValue { .object([JSONMember("lang", .string(lang)), JSONMember("text", .string(text))]) }
+        let inputs = JSONValue.object([JSONMember("docs", .array([doc("fr", "bonjour"), doc("en", "hello"), doc("de", "hallo")]))])
+        let (result, runner, _) = try run(pipeline, inputs: inputs, box: box) { PipelineStepAnswer(output: $0.prompt!.uppercased()) }
+        #expect(result.status == "succeeded", "\(result.error ?? "")")
+        #expect(runner.started.sorted() == ["translate[0]", "translate[2]"])
+        #expect(result.steps["translate[1]"]?.status == "skipped")
+        #expect(result.outputs.first?.value == "1:TRANSLATE BONJOUR;3:TRANSLATE HALLO;")
+        #expect(result.steps["none"]?.status == "skipped", "no item passed: the step is skipped")
+    }
+
     @Test func aFailedAttempt_isRetried_andTheRunSucceeds() throws {
         let box = try StoreBox()
         let pipeline = PipelineDefinition(name: "retry", steps: [

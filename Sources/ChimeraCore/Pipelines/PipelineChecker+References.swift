@@ -278,7 +278,7 @@ extension PipelineChecker {
                     ?? "fields: \(Self.stepFields.joined(separator: ", "))")
             }
             return j
-        case "item", "index":
+        case "item", "index", "number":
             if itemAllowed || depth > 0 { return nil }
             if case .outputs = scope {
                 fail("\"\(root)\" is only defined in a foreach step, not in pipeline outputs", "use steps.ID.outputs to read a foreach step's items")
@@ -295,7 +295,7 @@ extension PipelineChecker {
             } else if lookup.firstIndex[root] != nil {
                 hint = "did you mean \"steps.\(root).output\"?"
             } else {
-                hint = "names start with inputs., steps., item or index"
+                hint = "names start with inputs., steps., item, index or number"
             }
             fail("unknown name \"\(written)\"", hint)
             return nil

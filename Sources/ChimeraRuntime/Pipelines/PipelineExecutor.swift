@@ -196,7 +196,8 @@ public final class PipelineExecutor {
                                                      error: "needs \"\(skippedNeed)\", which was skipped"))
         }
         let context = self.context()
-        if let when = step.when {
+        // A foreach step's condition may read `item`: it is evaluated per item (pumpItems).
+        if let when = step.when, step.foreach == nil {
             let holds: Bool
             do {
                 holds = try PipelineCondition.parse(when).evaluate(in: context)
@@ -223,7 +224,7 @@ public final class PipelineExecutor {
         running += 1
         if let items {
             for (index, _) in items.enumerated() {
-                if let reused = checkpoints[Self.key(step.id, index)], reused.status == "succeeded" {
+                if let reused = checkpoints[Self.key(step.id, index)], reused.status != "failed" {
                     onEvent(.reused(reused))
                     run.results[index] = reused
                 }
@@ -238,6 +239,26 @@ public final class PipelineExecutor {
         guard let items = run.items else { return }
         while run.inFlight < itemWindow, failure == nil, let next = (run.nextItem..<items.count).first(where: { run.results[$0] == nil }) {
             run.nextItem = next + 1
+            if let when = run.step.when {
+                let now = clock.now()
+                let key = Self.key(run.step.id, next)
+                let holds: Bool
+                do {
+                    holds = try PipelineCondition.parse(when).evaluate(in: itemContext(run, next))
+                } catch {
+                    failure = failure ?? "step \"\(run.step.id)\" item \(next): when: \(error)"
+                    continue
+                }
+                if !holds {
+                    let skipped = StoredPipelineStep(key: key, stepId: run.step.id, item: next, status: "skipped", attempts: 0, startedAt: now,
+                                                     finishedAt: now, error: "when \"\(when)\" was false for this item")
+                    checkpoint(skipped)
+                    onEvent(.finished(skipped))
+                    finishedItems[key] = skipped
+                    run.results[next] = skipped
+                    continue
+                }
+            }
             run.inFlight += 1
             attempt(run, item: next, number: 1)
         }
@@ -251,11 +272,7 @@ public final class PipelineExecutor {
     private func attempt(_ run: StepRun, item: Int?, number: Int) {
         let step = run.step
         let key = item.map { Self.key(step.id, $0) } ?? step.id
-        var context = self.context()
-        if let item, let items = run.items {
-            context = context.adding([JSONMember("item", items[item]), JSONMember("index", .number(Double(item))),
-                                      JSONMember("number", .number(Double(item + 1)))])
-        }
+        let context = item.map { itemContext(run, $0) } ?? self.context()
         var request = PipelineStepRequest(runId: runId, step: step, item: item, attempt: number)
         do {
             request.prompt = try step.prompt.map { try PipelineTemplate.render($0, context) }
@@ -360,6 +377,13 @@ public final class PipelineExecutor {
         pumpItems(run)
     }
 
+    /// The context with `item`, `index` and `number` of one item of a `foreach` step.
+    private func itemContext(_ run: StepRun, _ item: Int) -> JSONValue {
+        guard let items = run.items else { return context() }
+        return context().adding([JSONMember("item", items[item]), JSONMember("index", .number(Double(item))),
+                                 JSONMember("number", .number(Double(item + 1)))])
+    }
+
     /// Every item answered (or the run is failing): the step's own row, its items merged.
     private func finishForeach(_ run: StepRun) {
         let step = run.step
@@ -367,14 +391,18 @@ public final class PipelineExecutor {
         let results = (0..<items.count).map { run.results[$0] }
         let now = clock.now()
         running -= 1
-        guard results.allSatisfy({ $0?.status == "succeeded" }) else {
+        guard results.allSatisfy({ $0?.status == "succeeded" || $0?.status == "skipped" }) else {
             let failed = results.enumerated().first { $0.element?.status == "failed" }
             let error = failed.map { "item \($0.offset) failed: \($0.element?.error ?? "no answer")" } ?? "not every item ran"
             return complete(step, StoredPipelineStep(key: step.id, stepId: step.id, status: "failed", attempts: 1, startedAt: run.started,
                                                      finishedAt: now, error: error))
         }
-        let answers = results.map { $0! }
+        let answers = results.compactMap { $0 }.filter { $0.status == "succeeded" }
         itemResults[step.id] = answers
+        if answers.isEmpty, !items.isEmpty {
+            return complete(step, StoredPipelineStep(key: step.id, stepId: step.id, status: "skipped", attempts: 0, startedAt: run.started,
+                                                     finishedAt: now, error: "when \"\(step.when ?? "")\" was false for every item"))
+        }
         let output = Self.merge(answers, strategy: step.merge)
         let costs = answers.compactMap(\.costUSD)
         complete(step, StoredPipelineStep(key: step.id, stepId: step.id, status: "succeeded", output: output, attempts: 1,
@@ -461,7 +489,7 @@ public final class PipelineExecutor {
             var items: [JSONValue] = []
             if case .array(let values)? = Self.resolve(path, in: context()) { items = values }
             let list = itemResults[step.id]
-                ?? checkpoints.values.filter { $0.stepId == step.id && $0.item != nil }.sorted { $0.item! < $1.item! }
+                ?? checkpoints.values.filter { $0.stepId == step.id && $0.item != nil && $0.status == "succeeded" }.sorted { $0.item! < $1.item! }
             members.append(JSONMember("outputs", .array(list.map { item in
                 var entry = [JSONMember("index", .number(Double(item.item!))), JSONMember("number", .number(Double(item.item! + 1))),
                              JSONMember("output", .string(item.output ?? ""))]
