@@ -58,9 +58,10 @@ struct Reply {
     var pieces: [String]
     var finishReason: String
 
-    init(prompt: Prompt, maxTokens: Int?) {
+    /// `chosen` is the text `replies=…` picked for this request, if any.
+    init(prompt: Prompt, maxTokens: Int?, chosen: String? = nil) {
         // `reply=TEXT` answers with TEXT exactly (a canned judge verdict, a JSON document…).
-        let text = prompt.directives.reply ?? ("Simulated reply to: " + String(prompt.lastUserText.prefix(200)))
+        let text = chosen ?? prompt.directives.reply ?? ("Simulated reply to: " + String(prompt.lastUserText.prefix(200)))
         var pieces: [String] = []
         var current = ""
         var inWord = false

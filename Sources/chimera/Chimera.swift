@@ -7,7 +7,7 @@ struct Chimera: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chimera",
         abstract: "Run LLM agent work on a supervised pool of worker processes.",
-        subcommands: [ExecCommand.self, WorkersCommand.self, KeysCommand.self, AskCommand.self, TaskCommand.self, ExplainCommand.self, ReportCommand.self,
+        subcommands: [ExecCommand.self, WorkersCommand.self, KeysCommand.self, AskCommand.self, TaskCommand.self, AgentsCommand.self, ExplainCommand.self, ReportCommand.self,
                       ModelsCommand.self, BenchCommand.self, WorkerCommand.self, SimCommand.self]
     )
 }
