@@ -159,8 +159,7 @@ struct TaskCommand: ParsableCommand {
         }
         try addToolPools(profile, to: &config)
         let handlers = config.handlerCapabilities
-        // A cascade runs its external tiers whatever the route says.
-        let needsExternal = preference != .internal || judge != nil || profile.strategy == .costAware
+        let needsExternal = preference != .internal || judge != nil
         if let customScoring, config.pool(serving: customScoring.handler) == nil {
             printError("--custom-scorer \(customScoring.handler): no handler of that name in the config (its handlers: \(config.pools.flatMap(\.handlers).sorted().joined(separator: ", ")))")
             throw ExitCode(ExitCodes.usage)
@@ -177,7 +176,7 @@ struct TaskCommand: ParsableCommand {
             config.pools.append(agents)
         }
         if !needsExternal { config.pools.removeAll { $0.handlers.contains(ExternalChatHandler.handlerName) } }
-        if preference == .internal, profile.strategy != .costAware {
+        if preference == .internal {
             let served = Set(handlers.flatMap(\.kinds))
             if let missing = tasks.first(where: { !served.contains($0.kind) }) {
                 printError("no internal handler serves kind \"\(missing.kind)\"" + (served.isEmpty ? " (no handler in the config declares \"kinds\")"

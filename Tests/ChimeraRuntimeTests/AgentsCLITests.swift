@@ -101,9 +101,9 @@ struct AgentsCLITests {
         """), "\(bad.stderrText)")
 
         let fine = agentsDirectory(box, ["poet.json": #"{"strategy": "creative"}"#])
-        let (unknown, _) = try await task(box, sim, ["--agent", "pota", "--agents", fine, "hello"])
+        let (unknown, _) = try await task(box, sim, ["--agent", "poer", "--agents", fine, "hello"])
         #expect(unknown.status == ChildExitStatus(code: 2, signal: 0))
-        #expect(unknown.stderrText.contains("error: --agent: unknown agent \"pota\" (did you mean \"poet\"?); known agents"), "\(unknown.stderrText)")
+        #expect(unknown.stderrText.contains("error: --agent: unknown agent \"poer\" (did you mean \"poet\"?); known agents"), "\(unknown.stderrText)")
         let (missing, _) = try await task(box, sim, ["--agent", "poet", "--agents", box.root + "/nowhere", "hello"])
         #expect(missing.stderrText.contains("\(box.root)/nowhere: the agent profile directory (--agents) does not exist or is not a directory"))
         #expect(tasks.chatRequests(sim) == 0)
@@ -230,9 +230,28 @@ struct AgentsCLITests {
         #expect(tasks.chatRequests(sim) == 1, "the free tier only: the paid one would pass the budget")
         #expect(array(line?["tasks"]).count == 2)
         let trace = strings(line?["trace"])
-        #expect(trace.contains { $0.hasPrefix("tier 3/3 paid: not called, its estimated $0.0001") && $0.hasSuffix("would pass the budget $0.0001") }, "\(trace)")
+        // The prompt's ≈ tokens × $0.00000015 + 1,024 answer tokens (the cap a budgeted call gets) × $0.0000006.
+        #expect(trace.contains("tier 3/3 paid: not called, its estimated $0.000625 on top of $0 spent would pass the budget $0.0001"), "\(trace)")
         #expect(trace.last?.hasPrefix("no tier passed the bar before the budget stopped the cascade; answering with the best score") == true, "\(trace)")
         #expect(line?["cost_usd"]?.numberValue == 0)
+        await sim.stop()
+    }
+
+    @Test func theShippedCostAwareProfile_paysWithinItsBudget_andAnExternalRouteSkipsTheInternalTier() async throws {
+        let sim = OpenRouterSimulator(config: AskTests.simulatorConfig())
+        _ = try await sim.start()
+        let box = KeysSandbox(config: TaskCLITests.config())
+        let (run, line) = try await task(box, sim, ["--agent", "cost-aware", "--agents", Self.shipped, "--kind", "summarize", "--json", "--no-learn",
+                                                    "--route", "external", "--scorer", "reference", "--reference", "good answer here", Self.cascadePrompt])
+        #expect(run.status == ChildExitStatus(code: 0, signal: 0), "\(run.stderrText)")
+        #expect(line?["output"]?.stringValue == "good answer here")
+        #expect(tasks.chatRequests(sim) == 2)
+        let trace = strings(line?["trace"])
+        #expect(trace.first == "cascade internal → free → paid, bar 0.70, budget $0.01", "\(trace)")
+        #expect(trace.dropFirst().first == "tier 1/3 internal: skipped, the route is external", "\(trace)")
+        #expect(array(line?["tasks"]).compactMap { $0["target"]?.stringValue } == [AskTests.free, "openai/gpt-4o-mini"])
+        let cost = try #require(line?["cost_usd"]?.numberValue)
+        #expect(cost > 0 && cost <= 0.01 && line?["cost_complete"] == .bool(true))
         await sim.stop()
     }
 }

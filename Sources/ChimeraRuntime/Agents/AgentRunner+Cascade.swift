@@ -12,10 +12,18 @@ import ChimeraCore
 /// no tier left ─▶ the best-scored answer so far (or no answer)
 /// ```
 ///
-/// Estimates come from catalog prices (the most expensive model of the tier's chain, the
-/// prompt's ≈ tokens plus `max_tokens`, else 256). A paid tier without a known price is not
-/// called when there is a budget: its cost could not be kept under it.
+/// Estimates come from catalog prices: the most expensive model of the tier's chain, for the
+/// prompt's ≈ tokens and `max_tokens` answer tokens. With a budget, a tier that is not free is
+/// called with `max_tokens` set (``budgetedAnswerTokens`` when the task has none), so the
+/// estimate bounds what the call can cost (but for the ≈ 4 characters a token of the prompt); a
+/// model without a known price is not called, since its cost could not be kept under the budget.
+///
+/// The task's route narrows the cascade: `internal` runs only the internal tier, `external`
+/// skips it.
 final class CascadeRun {
+    /// The answer length a budgeted call is capped at when the task sets no `max_tokens`.
+    static let budgetedAnswerTokens = 1024
+
     let runner: AgentRunner
     let task: RoutedTask
     let agent: AgentProfile
@@ -56,6 +64,10 @@ final class CascadeRun {
         }
         switch tier {
         case .internal:
+            guard task.route != .external else {
+                trace.append("\(label(index)): skipped, the route is external")
+                return run(index + 1)
+            }
             guard router.handlers.contains(where: { $0.kinds.contains(task.kind) }) else {
                 trace.append("\(label(index)): skipped, no internal handler serves kind \"\(task.kind)\"")
                 return run(index + 1)
@@ -76,11 +88,16 @@ final class CascadeRun {
             routed.models = [id]
         }
         if routed.route == .external {
+            guard task.route != .internal else {
+                trace.append("\(label(index)): skipped, the route is internal")
+                return run(index + 1)
+            }
             guard router.external != nil else {
                 trace.append("\(label(index)): skipped, no external route is configured")
                 return run(index + 1)
             }
             if let budget = agent.budgetUSD, !routed.models.allSatisfy(free) {
+                routed.maxTokens = routed.maxTokens ?? Self.budgetedAnswerTokens
                 guard let estimate = estimate(routed) else {
                     trace.append("\(label(index)): not called, the price of \(routed.models.joined(separator: ", ")) is unknown and the budget is $\(Self.usd(budget))")
                     return finish(stopped: "the budget")
@@ -115,7 +132,7 @@ final class CascadeRun {
         for model in routed.models {
             let (route, upstream) = external.routes.resolve(model)
             guard let info = route.catalog[upstream],
-                  let cost = CostEstimator.estimate(usage: ChatUsage(promptTokens: prompt, completionTokens: routed.maxTokens ?? 256), model: info).cost
+                  let cost = CostEstimator.estimate(usage: ChatUsage(promptTokens: prompt, completionTokens: routed.maxTokens ?? Self.budgetedAnswerTokens), model: info).cost
             else { return nil }
             worst = max(worst, cost)
         }
