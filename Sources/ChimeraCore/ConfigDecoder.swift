@@ -392,19 +392,20 @@ struct ObjectReader {
 
     /// An optional integer in `range`: nil when absent (or reported as wrong).
     mutating func int(_ key: String, _ range: ClosedRange<Int>) -> Int? {
-        guard has(key) else { return nil }
-        var target = 0
-        let before = context.issues.count
-        int(key, range, into: &target)
-        return context.issues.count == before ? target : nil
+        optional(key, 0) { reader, target in reader.int(key, range, into: &target) }
     }
 
     /// An optional number in `range`: nil when absent (or reported as wrong).
     mutating func double(_ key: String, _ range: ClosedRange<Double>) -> Double? {
+        optional(key, 0.0) { reader, target in reader.double(key, range, into: &target) }
+    }
+
+    /// `read`'s value when `key` is present and `read` reported nothing.
+    private mutating func optional<T>(_ key: String, _ initial: T, _ read: (inout ObjectReader, inout T) -> Void) -> T? {
         guard has(key) else { return nil }
-        var target = 0.0
+        var target = initial
         let before = context.issues.count
-        double(key, range, into: &target)
+        read(&self, &target)
         return context.issues.count == before ? target : nil
     }
 

@@ -179,13 +179,17 @@ struct AgentsCLITests {
     static let costAware = #"{"strategy": "cost-aware", "models": ["meta-llama/llama-3.3-70b-instruct:free", "openai/gpt-4o-mini"], "min_quality": 0.5}"#
     static let cascadePrompt = TaskCLITests.article + " [[sim:replies=wrong words entirely|good answer here]]"
 
+    /// `chimera task --agent saver --kind summarize --json --no-learn …`, `profile` being saver.json.
+    func saver(_ sim: OpenRouterSimulator, _ profile: String, _ arguments: [String]) async throws -> (FinishedRun, JSONValue?) {
+        let box = KeysSandbox(config: TaskCLITests.config())
+        let directory = agentsDirectory(box, ["saver.json": profile])
+        return try await task(box, sim, ["--agent", "saver", "--agents", directory, "--kind", "summarize", "--json", "--no-learn"] + arguments)
+    }
+
     @Test func costAware_stopsAtTheInternalTier_whenItPassesTheBar() async throws {
         let sim = OpenRouterSimulator(config: AskTests.simulatorConfig())
         _ = try await sim.start()
-        let box = KeysSandbox(config: TaskCLITests.config())
-        let directory = agentsDirectory(box, ["saver.json": Self.costAware])
-        let (run, line) = try await task(box, sim, ["--agent", "saver", "--agents", directory, "--kind", "summarize", "--json", "--no-learn",
-                                                    TaskCLITests.article])
+        let (run, line) = try await saver(sim, Self.costAware, [TaskCLITests.article])
         #expect(run.status == ChildExitStatus(code: 0, signal: 0), "\(run.stderrText)")
         #expect(line?["output"]?.stringValue == "Tea is a drink made from leaves. It comes from China.")
         #expect(tasks.chatRequests(sim) == 0, "no external tier ran")
@@ -200,10 +204,7 @@ struct AgentsCLITests {
     @Test func costAware_escalatesTierByTier_whileTheScoreIsUnderTheBar() async throws {
         let sim = OpenRouterSimulator(config: AskTests.simulatorConfig())
         _ = try await sim.start()
-        let box = KeysSandbox(config: TaskCLITests.config())
-        let directory = agentsDirectory(box, ["saver.json": Self.costAware])
-        let (run, line) = try await task(box, sim, ["--agent", "saver", "--agents", directory, "--kind", "summarize", "--json", "--no-learn",
-                                                    "--scorer", "reference", "--reference", "good answer here", Self.cascadePrompt])
+        let (run, line) = try await saver(sim, Self.costAware, ["--scorer", "reference", "--reference", "good answer here", Self.cascadePrompt])
         #expect(run.status == ChildExitStatus(code: 0, signal: 0), "\(run.stderrText)")
         #expect(line?["output"]?.stringValue == "good answer here")
         #expect(tasks.chatRequests(sim) == 2, "the free tier, then the paid one")
@@ -221,11 +222,8 @@ struct AgentsCLITests {
     @Test func costAware_neverPassesItsBudget_estimatingBeforeTheCall() async throws {
         let sim = OpenRouterSimulator(config: AskTests.simulatorConfig())
         _ = try await sim.start()
-        let box = KeysSandbox(config: TaskCLITests.config())
-        let profile = #"{"strategy": "cost-aware", "models": ["meta-llama/llama-3.3-70b-instruct:free", "openai/gpt-4o-mini"], "min_quality": 0.5, "budget_usd": 0.0001}"#
-        let directory = agentsDirectory(box, ["saver.json": profile])
-        let (run, line) = try await task(box, sim, ["--agent", "saver", "--agents", directory, "--kind", "summarize", "--json", "--no-learn",
-                                                    "--scorer", "reference", "--reference", "good answer here", Self.cascadePrompt])
+        let profile = Self.costAware.dropLast() + #", "budget_usd": 0.0001}"#
+        let (run, line) = try await saver(sim, String(profile), ["--scorer", "reference", "--reference", "good answer here", Self.cascadePrompt])
         #expect(run.status == ChildExitStatus(code: 0, signal: 0), "\(run.stderrText)")
         #expect(tasks.chatRequests(sim) == 1, "the free tier only: the paid one would pass the budget")
         #expect(array(line?["tasks"]).count == 2)
