@@ -44,12 +44,17 @@ struct AgentsCLITests {
     // MARK: Library and `chimera agents`
 
     @Test func everyShippedProfile_loads_andOverridesTheBuiltInOfItsName() throws {
-        let files = try FileIO.directoryEntries(Self.shipped).filter { $0.hasSuffix(".json") }
+        let files = try FileIO.directoryEntries(Self.shipped).filter { $0.hasSuffix(".json") && !$0.hasSuffix(".schema.json") }
         #expect(files == ["cost-aware.json", "creative.json", "news-analyst.json", "reasoning.json"])
+        // The editors' schema agrees with the decoder on every shipped profile.
+        let schema = try JSONSchema(JSONParser.parse(try FileIO.readAll(Self.shipped + "/agent.schema.json")).value)
         for file in files {
-            let profile = try AgentProfileDecoder.decode(try FileIO.readAll(Self.shipped + "/" + file), file: file)
+            let bytes = try FileIO.readAll(Self.shipped + "/" + file)
+            let profile = try AgentProfileDecoder.decode(bytes, file: file)
             #expect(profile.name + ".json" == file, "a shipped profile is named after its file")
+            #expect(schema.validate(try JSONParser.parse(bytes).value).isEmpty, "\(file) follows agent.schema.json")
         }
+        #expect(!schema.validate(try JSONParser.parse(#"{"strategy": "creativ", "cascade": ["fre"]}"#)).isEmpty)
         let library = try AgentLibrary.load(directory: Self.shipped, environment: [:])
         #expect(library.names == ["cost-aware", "creative", "default", "news-analyst", "reasoning", "specialized"])
         #expect(library.profile(named: "creative")?.source == Self.shipped + "/creative.json")

@@ -42,7 +42,8 @@ public struct AgentLibrary: Sendable {
 
     /// The built-in profiles and those of the profile directory: `directory` when given, else
     /// `$CHIMERA_AGENTS` when set, else `./Agents` when it exists. Each `*.json` file there is one
-    /// profile; other files are ignored.
+    /// profile; other files, and JSON Schemas (`*.schema.json`, such as `agent.schema.json`), are
+    /// ignored.
     ///
     /// - Throws: ``AgentLibraryError`` when a directory that was asked for explicitly (argument
     ///   or environment) cannot be read, and with every problem of every bad file (file,
@@ -68,7 +69,7 @@ public struct AgentLibrary: Sendable {
         var profiles = AgentProfile.builtins
         var fromFile: [String: String] = [:]
         var problems: [String] = []
-        for entry in entries where entry.hasSuffix(".json") {
+        for entry in entries where entry.hasSuffix(".json") && !entry.hasSuffix(".schema.json") {
             let path = chosen.hasSuffix("/") ? chosen + entry : chosen + "/" + entry
             let bytes: [UInt8]
             do { bytes = try FileIO.readAll(path) } catch {
