@@ -137,6 +137,21 @@ struct AgentsCLITests {
         let trace = strings(line?["trace"])
         #expect(trace.first?.hasPrefix("tool text.keywords answered in ") == true, "\(trace)")
         #expect(line?["agent"]?.stringValue == "news-analyst" && line?["strategy"]?.stringValue == "specialized")
+
+        // A tool that fails is left out (and said so); a tool no handler serves is a usage error.
+        let directory = agentsDirectory(box, ["desk.json": #"{"strategy": "specialized", "tools": ["math.eval", "text.keywords"]}"#,
+                                              "broken.json": #"{"strategy": "specialized", "tools": ["text.nope"]}"#])
+        let (partial, partialLine) = try await task(box, sim, ["--agent", "desk", "--agents", directory, "--kind", "summarize", "--route", "external",
+                                                               "--json", "--no-learn", article])
+        #expect(partial.status == ChildExitStatus(code: 0, signal: 0), "\(partial.stderrText)")
+        let partialTrace = strings(partialLine?["trace"])
+        #expect(partialTrace.first?.hasPrefix("tool math.eval failed (invalid_input: ") == true && partialTrace.first?.hasSuffix("; going on without it") == true,
+                "\(partialTrace)")
+        #expect(partialLine?["output"]?.stringValue?.hasPrefix("Simulated reply to: Context from text.keywords:") == true)
+        let (broken, _) = try await task(box, sim, ["--agent", "broken", "--agents", directory, "--kind", "summarize", article])
+        #expect(broken.status == ChildExitStatus(code: 2, signal: 0))
+        #expect(broken.stderrText.hasPrefix("error: agent broken (\(directory)/broken.json): tool \"text.nope\" is not a handler of the config (its handlers: "),
+                "\(broken.stderrText)")
         await sim.stop()
     }
 
