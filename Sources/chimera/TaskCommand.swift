@@ -227,7 +227,10 @@ struct TaskCommand: ParsableCommand {
                                 runner?.cancelPending()
                                 external?.close()
                             }) { index, finish in
-            agentRunner.run(tasks[index], agent: profile) { result in finish(render(result, index: index, jsonLines: jsonLines), !result.ok) }
+            // Text mode: the strategy's steps on stderr as they happen (JSON carries them as "trace").
+            let label = "agent \(profile.name) (\(profile.strategy.rawValue)): "
+            let progress: ((String) -> Void)? = jsonLines || profile.strategy == .default ? nil : { FileIO.writeAll(Array((label + $0 + "\n").utf8), fd: 2) }
+            agentRunner.run(tasks[index], agent: profile, progress: progress) { result in finish(render(result, index: index, jsonLines: jsonLines), !result.ok) }
         }
     }
 
@@ -235,16 +238,12 @@ struct TaskCommand: ParsableCommand {
 
     /// One task's answer: the text (and a summary line on stderr), or one JSON line. An agent
     /// that ran several routed tasks (a cascade) is shown by the one that answered, with every
-    /// task listed under "tasks"; the trace goes to stderr (text) or "trace" (JSON).
+    /// task listed under "tasks"; the trace goes to stderr as it happens (text) or to "trace" (JSON).
     private func render(_ agentResult: AgentRunResult, index: Int, jsonLines: Bool) -> String {
         let shown = agentResult.answer ?? agentResult.tasks.last
-        let agentLabel = agentResult.strategy == .default && agentResult.agent == "default" ? nil : "agent \(agentResult.agent) (\(agentResult.strategy.rawValue))"
         if !jsonLines {
-            if let agentLabel {
-                for line in agentResult.trace { FileIO.writeAll(Array("\(agentLabel): \(line)\n".utf8), fd: 2) }
-            }
             guard let result = shown else {
-                printError("\(agentLabel ?? "task"): \(agentResult.error ?? "no answer")")
+                printError("agent \(agentResult.agent): \(agentResult.error ?? "no answer")")
                 return ""
             }
             let task = result.task

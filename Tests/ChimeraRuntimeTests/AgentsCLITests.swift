@@ -236,6 +236,15 @@ struct AgentsCLITests {
         #expect(trace.dropFirst().first?.hasSuffix("under the bar 0.50; escalating") == true, "\(trace)")
         #expect(trace.last?.hasPrefix("tier 3/3 paid: external → external (openai/gpt-4o-mini) scored 1.00, passes the bar 0.50; stopping") == true, "\(trace)")
         #expect((line?["cost_usd"]?.numberValue ?? 0) > 0, "the paid call cost something")
+
+        // In text mode the answer is on stdout and the strategy's steps on stderr, one line each.
+        let box = KeysSandbox(config: TaskCLITests.config())
+        let directory = agentsDirectory(box, ["saver.json": Self.costAware])
+        let text = try await tasks.task(box, sim, ["--agent", "saver", "--agents", directory, "--kind", "summarize", "--no-learn",
+                                                   "--scorer", "reference", "--reference", "good answer here", Self.cascadePrompt])
+        #expect(text.stdoutText == "good answer here\n")
+        let steps = text.stderrText.split(separator: "\n").filter { $0.hasPrefix("agent saver (cost-aware): ") }
+        #expect(steps.count == 4 && steps.last?.hasSuffix("passes the bar 0.50; stopping") == true, "\(text.stderrText)")
         await sim.stop()
     }
 

@@ -27,21 +27,22 @@ final class CascadeRun {
     let runner: AgentRunner
     let task: RoutedTask
     let agent: AgentProfile
+    let trace: AgentTrace
     let completion: (AgentRunResult) -> Void
     private var results: [RoutedTaskResult] = []
-    private var trace: [String] = []
     private var spent = 0.0
 
-    init(runner: AgentRunner, task: RoutedTask, agent: AgentProfile, completion: @escaping (AgentRunResult) -> Void) {
+    init(runner: AgentRunner, task: RoutedTask, agent: AgentProfile, trace: AgentTrace, completion: @escaping (AgentRunResult) -> Void) {
         self.runner = runner
         self.task = task
         self.agent = agent
+        self.trace = trace
         self.completion = completion
     }
 
     func start() {
         let budget = agent.budgetUSD.map { ", budget $\(Self.usd($0))" } ?? ""
-        trace.append("cascade \(agent.cascade.map(\.description).joined(separator: " → ")), bar \(AgentRunner.number(task.minQuality))\(budget)")
+        trace.add("cascade \(agent.cascade.map(\.description).joined(separator: " → ")), bar \(AgentRunner.number(task.minQuality))\(budget)")
         run(0)
     }
 
@@ -65,11 +66,11 @@ final class CascadeRun {
         switch tier {
         case .internal:
             guard task.route != .external else {
-                trace.append("\(label(index)): skipped, the route is external")
+                trace.add("\(label(index)): skipped, the route is external")
                 return run(index + 1)
             }
             guard router.handlers.contains(where: { $0.kinds.contains(task.kind) }) else {
-                trace.append("\(label(index)): skipped, no internal handler serves kind \"\(task.kind)\"")
+                trace.add("\(label(index)): skipped, no internal handler serves kind \"\(task.kind)\"")
                 return run(index + 1)
             }
             routed.route = .internal
@@ -80,7 +81,7 @@ final class CascadeRun {
             routed.route = .external
             routed.models = task.models.filter { !free($0) }
             guard !routed.models.isEmpty else {
-                trace.append("\(label(index)): skipped, no paid model given (the profile's or the task's models)")
+                trace.add("\(label(index)): skipped, no paid model given (the profile's or the task's models)")
                 return run(index + 1)
             }
         case .model(let id):
@@ -89,21 +90,21 @@ final class CascadeRun {
         }
         if routed.route == .external {
             guard task.route != .internal else {
-                trace.append("\(label(index)): skipped, the route is internal")
+                trace.add("\(label(index)): skipped, the route is internal")
                 return run(index + 1)
             }
             guard router.external != nil else {
-                trace.append("\(label(index)): skipped, no external route is configured")
+                trace.add("\(label(index)): skipped, no external route is configured")
                 return run(index + 1)
             }
             if let budget = agent.budgetUSD, !routed.models.allSatisfy(free) {
                 routed.maxTokens = routed.maxTokens ?? Self.budgetedAnswerTokens
                 guard let estimate = estimate(routed) else {
-                    trace.append("\(label(index)): not called, the price of \(routed.models.joined(separator: ", ")) is unknown and the budget is $\(Self.usd(budget))")
+                    trace.add("\(label(index)): not called, the price of \(routed.models.joined(separator: ", ")) is unknown and the budget is $\(Self.usd(budget))")
                     return finish(stopped: "the budget")
                 }
                 if spent + estimate > budget {
-                    trace.append("\(label(index)): not called, its estimated $\(Self.usd(estimate)) on top of $\(Self.usd(spent)) spent would pass the budget $\(Self.usd(budget))")
+                    trace.add("\(label(index)): not called, its estimated $\(Self.usd(estimate)) on top of $\(Self.usd(spent)) spent would pass the budget $\(Self.usd(budget))")
                     return finish(stopped: "the budget")
                 }
             }
@@ -114,11 +115,11 @@ final class CascadeRun {
             let score = result.merged == nil ? nil : result.answeringCandidate?.score
             let line = "\(label(index)): \(AgentRunner.summary(result))"
             if let score, score >= task.minQuality {
-                trace.append(line + ", passes the bar \(AgentRunner.number(task.minQuality)); stopping")
+                trace.add(line + ", passes the bar \(AgentRunner.number(task.minQuality)); stopping")
                 return finish(stopped: nil, passed: results.count - 1)
             }
             let why = score == nil ? "" : ", under the bar \(AgentRunner.number(task.minQuality))"
-            trace.append(line + why + (index + 1 < agent.cascade.count ? "; escalating" : ""))
+            trace.add(line + why + (index + 1 < agent.cascade.count ? "; escalating" : ""))
             run(index + 1)
         }
     }
@@ -150,15 +151,15 @@ final class CascadeRun {
             }
             answeredBy = best?.index
             if let best {
-                trace.append("no tier passed the bar\(stopped.map { " before \($0) stopped the cascade" } ?? ""); answering with the best score, \(AgentRunner.number(best.score)) (\(results[best.index].task.taskId))")
+                trace.add("no tier passed the bar\(stopped.map { " before \($0) stopped the cascade" } ?? ""); answering with the best score, \(AgentRunner.number(best.score)) (\(results[best.index].task.taskId))")
             } else {
-                trace.append("no tier answered\(stopped.map { " before \($0) stopped the cascade" } ?? "")")
+                trace.add("no tier answered\(stopped.map { " before \($0) stopped the cascade" } ?? "")")
             }
         }
         let error: String? = answeredBy != nil ? nil
-            : results.isEmpty ? "no tier of the cascade ran (\(trace.dropFirst().joined(separator: "; ")))"
+            : results.isEmpty ? "no tier of the cascade ran (\(trace.lines.dropFirst().joined(separator: "; ")))"
             : results.map { "\($0.task.taskId): \($0.error ?? "no answer")" }.joined(separator: "; ")
-        completion(AgentRunResult(agent: agent, tasks: results, answeredBy: answeredBy, error: error, trace: trace))
+        completion(AgentRunResult(agent: agent, tasks: results, answeredBy: answeredBy, error: error, trace: trace.lines))
     }
 
     /// `0.0012`: up to 6 decimals, trailing zeros dropped.

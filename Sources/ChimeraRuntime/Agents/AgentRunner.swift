@@ -66,23 +66,30 @@ public final class AgentRunner {
     }
 
     /// Runs `task` as `agent` says; `completion` is called once, on the loop.
-    public func run(_ task: RoutedTask, agent: AgentProfile, completion: @escaping (AgentRunResult) -> Void) {
+    ///
+    /// - Parameters:
+    ///   - progress: called with each trace line as the strategy makes it (before `completion`),
+    ///     for live progress lines; the same lines end up in ``AgentRunResult/trace``.
+    public func run(_ task: RoutedTask, agent: AgentProfile, progress: ((String) -> Void)? = nil,
+                    completion: @escaping (AgentRunResult) -> Void) {
+        let trace = AgentTrace(progress)
         if let refusal = agent.refusal(kind: task.kind) {
-            return completion(AgentRunResult(agent: agent, tasks: [], answeredBy: nil, error: refusal, trace: ["refused: \(refusal)"]))
+            trace.add("refused: \(refusal)")
+            return completion(AgentRunResult(agent: agent, tasks: [], answeredBy: nil, error: refusal, trace: trace.lines))
         }
         let prepared = Self.prepare(task, agent)
         switch agent.strategy {
         case .default:
-            single(prepared, agent, trace: [], completion)
+            single(prepared, agent, trace, completion)
         case .specialized:
-            specialized(prepared, agent, completion)
+            specialized(prepared, agent, trace, completion)
         case .creative:
             var creative = prepared
             creative.samples = agent.candidates
             creative.merge = agent.effectiveMerge
             if creative.temperature == nil { creative.temperature = 1.0 }
-            let trace = ["asking \(agent.candidates) candidate\(agent.candidates == 1 ? "" : "s") at temperature \(Self.number(creative.temperature ?? 1)), merged with \(creative.merge.rawValue)"]
-            single(creative, agent, trace: trace, completion)
+            trace.add("asking \(agent.candidates) candidate\(agent.candidates == 1 ? "" : "s") at temperature \(Self.number(creative.temperature ?? 1)), merged with \(creative.merge.rawValue)")
+            single(creative, agent, trace, completion)
         case .reasoning:
             var reasoning = prepared
             let catalog = router.external.map { $0.routes.openRouter.catalog }
@@ -90,10 +97,11 @@ public final class AgentRunner {
             reasoning.models = chain
             reasoning.samples = agent.samples
             reasoning.merge = agent.effectiveMerge
-            let trace = ["models: \(note)", "sampling \(agent.samples) answer\(agent.samples == 1 ? "" : "s"), merged with \(reasoning.merge.rawValue) (self-consistency)"]
-            single(reasoning, agent, trace: trace, completion)
+            trace.add("models: \(note)")
+            trace.add("sampling \(agent.samples) answer\(agent.samples == 1 ? "" : "s"), merged with \(reasoning.merge.rawValue) (self-consistency)")
+            single(reasoning, agent, trace, completion)
         case .costAware:
-            CascadeRun(runner: self, task: prepared, agent: agent, completion: completion).start()
+            CascadeRun(runner: self, task: prepared, agent: agent, trace: trace, completion: completion).start()
         }
     }
 
@@ -110,14 +118,13 @@ public final class AgentRunner {
     }
 
     /// One routed task; the trace ends with what JHADE chose and how the answer was merged.
-    private func single(_ task: RoutedTask, _ agent: AgentProfile, trace: [String], _ completion: @escaping (AgentRunResult) -> Void) {
+    private func single(_ task: RoutedTask, _ agent: AgentProfile, _ trace: AgentTrace, _ completion: @escaping (AgentRunResult) -> Void) {
         router.run(task) { result in
-            var trace = trace
-            trace.append(Self.summary(result))
+            trace.add(Self.summary(result))
             if let merged = result.merged, result.task.candidates.filter({ $0.chosen }).count > 1 {
-                trace.append("merged (\(task.merge.rawValue)): \(merged.explanation)")
+                trace.add("merged (\(task.merge.rawValue)): \(merged.explanation)")
             }
-            completion(AgentRunResult(agent: agent, tasks: [result], answeredBy: result.merged == nil ? nil : 0, error: result.error, trace: trace))
+            completion(AgentRunResult(agent: agent, tasks: [result], answeredBy: result.merged == nil ? nil : 0, error: result.error, trace: trace.lines))
         }
     }
 
@@ -126,16 +133,15 @@ public final class AgentRunner {
     /// The tools run one after another on the prompt (handler tasks through the coordinator);
     /// each output becomes a `Context from HANDLER:` section before the prompt. A tool that fails
     /// is noted in the trace and left out: the model still gets the task.
-    private func specialized(_ task: RoutedTask, _ agent: AgentProfile, _ completion: @escaping (AgentRunResult) -> Void) {
+    private func specialized(_ task: RoutedTask, _ agent: AgentProfile, _ trace: AgentTrace, _ completion: @escaping (AgentRunResult) -> Void) {
         var sections: [String] = []
-        var trace: [String] = []
         func next(_ index: Int) {
             guard index < agent.tools.count else {
                 var routed = task
                 if !sections.isEmpty {
                     routed.context = ([task.context].compactMap { $0 } + sections).joined(separator: "\n\n")
                 }
-                return single(routed, agent, trace: trace, completion)
+                return single(routed, agent, trace, completion)
             }
             let tool = agent.tools[index]
             let input = JSONValue.object([JSONMember("kind", .string(task.kind)), JSONMember("text", .string(task.prompt)),
@@ -147,9 +153,9 @@ public final class AgentRunner {
                 case .success:
                     let text = TaskRouter.text(of: outcome.output ?? .null)
                     sections.append("Context from \(tool):\n\(text)")
-                    trace.append("tool \(tool) answered in \(outcome.elapsedMs) ms (\(text.count) characters of context)")
+                    trace.add("tool \(tool) answered in \(outcome.elapsedMs) ms (\(text.count) characters of context)")
                 case .failure(let failure):
-                    trace.append("tool \(tool) failed (\(failure.kind.rawValue): \(failure.message)); going on without it")
+                    trace.add("tool \(tool) failed (\(failure.kind.rawValue): \(failure.message)); going on without it")
                 }
                 next(index + 1)
             }
@@ -173,4 +179,17 @@ public final class AgentRunner {
 
     /// `0.70`, `0.42`, `1.00`: two decimals.
     static func number(_ value: Double) -> String { ComplexityEstimate.format(value) }
+}
+
+/// The trace of one run as it grows, told to the progress callback line by line.
+final class AgentTrace {
+    private(set) var lines: [String] = []
+    private let progress: ((String) -> Void)?
+
+    init(_ progress: ((String) -> Void)?) { self.progress = progress }
+
+    func add(_ line: String) {
+        lines.append(line)
+        progress?(line)
+    }
 }
