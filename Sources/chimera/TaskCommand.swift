@@ -88,10 +88,10 @@ struct TaskCommand: ParsableCommand {
     @Option(help: "Seed of JHADE's sampling (Thompson draws, shadow choice).")
     var seed: UInt64 = 0x4A48_4144
 
-    @Option(help: "Candidates to ask the chosen external route for.")
+    @Option(help: "Candidates to ask the chosen external route for (creative and reasoning agents ask for their profile's candidates or samples).")
     var samples = 1
 
-    @Option(help: "How candidates become one answer: best, vote, first_success, concat, synthesize.")
+    @Option(help: "How candidates become one answer: best, vote, first_success, concat, synthesize (creative and reasoning agents use their profile's merge).")
     var merge = "best"
 
     @Option(help: "Latency budget in milliseconds.")

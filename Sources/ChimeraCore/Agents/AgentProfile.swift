@@ -65,6 +65,7 @@ public struct AgentProfile: Sendable, Equatable {
     public var name: String
     /// One line for `chimera agents`.
     public var description: String
+    /// The code path that runs its tasks.
     public var strategy: AgentStrategy
     /// The system prompt external models get (before the task's own system message, if any).
     public var system: String?
@@ -123,8 +124,7 @@ public struct AgentProfile: Sendable, Equatable {
     /// The five built-in profiles, one per strategy, named after it. A user profile of the same
     /// name replaces one.
     public static let builtins: [AgentProfile] = {
-        var plain = AgentProfile(name: "default", strategy: .default, description: "JHADE decides: one internal handler or one external call, no bias")
-        plain.minQuality = nil
+        let plain = AgentProfile(name: "default", strategy: .default, description: "JHADE decides: one internal handler or one external call, no bias")
         var specialized = AgentProfile(name: "specialized", strategy: .specialized,
                                        description: "Prefers internal handlers; add kinds, tools and a system prompt in your own profile")
         specialized.system = "You are a careful domain specialist. Use the context given with the task; say so when it does not answer the question."

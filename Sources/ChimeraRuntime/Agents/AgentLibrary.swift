@@ -95,9 +95,12 @@ public struct AgentLibrary: Sendable {
 
 /// Agent profiles that cannot be loaded: every problem, one per entry (an entry may span lines).
 public struct AgentLibraryError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// One message per problem, each naming its file (a file's problems stay in one message).
     public var problems: [String]
 
+    /// An error with `problems`.
     public init(problems: [String]) { self.problems = problems }
 
+    /// Every problem, one after another.
     public var description: String { problems.joined(separator: "\n") }
 }

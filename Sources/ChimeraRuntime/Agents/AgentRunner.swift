@@ -3,8 +3,9 @@ import ChimeraCore
 /// What an agent made of one task: the answer, the routed tasks it ran (each stored with its
 /// decision, for `chimera explain`), what they cost, and a short trace of what the strategy did.
 public struct AgentRunResult: Sendable {
-    /// The agent's name and strategy.
+    /// The agent's name.
     public var agent: String
+    /// The agent's strategy.
     public var strategy: AgentStrategy
     /// The final answer; nil when the agent has none.
     public var output: String?
@@ -59,8 +60,11 @@ public struct AgentRunResult: Sendable {
 ///
 /// A strategy with several routed tasks stores them as `ID.1`, `ID.2`, … (`ID` is the task's id).
 public final class AgentRunner {
+    /// Routes every task the strategies make; its coordinator runs the tools, its external
+    /// runner's catalog informs the reasoning and cost-aware strategies.
     public let router: TaskRouter
 
+    /// A runner over `router` (one per coordinator; it keeps no state between tasks).
     public init(router: TaskRouter) {
         self.router = router
     }
