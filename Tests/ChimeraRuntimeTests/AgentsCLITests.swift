@@ -190,9 +190,15 @@ struct AgentsCLITests {
         let candidates = array(line?["candidates"])
         #expect(candidates.count == 5 && candidates.allSatisfy { $0["target"]?.stringValue == "sim/thinker:free" }, "\(candidates)")
         let trace = strings(line?["trace"])
-        #expect(trace.first == "models: none of meta-llama/llama-3.3-70b-instruct:free, openai/gpt-4o-mini can reason; reasoning-capable catalog models: sim/thinker:free"
-                || trace.first == "models: reasoning-capable catalog models: sim/thinker:free", "\(trace)")
+        #expect(trace.first == "models: reasoning-capable catalog models: sim/thinker:free", "\(trace)")
         #expect(trace.last?.hasPrefix("merged (vote): 3 of 5 answers agree") == true, "\(trace)")
+
+        // Models the task names are kept: the caller chose them.
+        let (named, namedLine) = try await task(box, sim, ["--agent", "reasoning", "--json", "--no-learn", "--model", AskTests.free,
+                                                           "What is six times seven? [[sim:replies=42|41|42]]"])
+        #expect(named.status == ChildExitStatus(code: 0, signal: 0), "\(named.stderrText)")
+        #expect(array(namedLine?["candidates"]).allSatisfy { $0["target"]?.stringValue == AskTests.free })
+        #expect(strings(namedLine?["trace"]).first == "models: the task's, as given: \(AskTests.free)")
         await sim.stop()
     }
 

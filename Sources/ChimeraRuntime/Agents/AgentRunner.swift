@@ -55,7 +55,7 @@ public struct AgentRunResult: Sendable {
 /// | `default` | 1 | exactly ``TaskRouter/run(_:completion:)`` |
 /// | `specialized` | 1 | refuses kinds outside `kinds`; runs `tools` (handler tasks) on the prompt, gives their outputs to the model as context |
 /// | `creative` | 1 | `candidates` answers at the profile's temperature (1.0), merged with `best` |
-/// | `reasoning` | 1 | reasoning-capable models (catalog), `samples` answers merged with `vote` |
+/// | `reasoning` | 1 | reasoning-capable models (catalog) unless the task names its models, `samples` answers merged with `vote` |
 /// | `cost-aware` | 1 per tier run | the cascade, cheapest first; stops at the first score over the bar, or before a tier whose estimated cost would pass `budget_usd` |
 ///
 /// A strategy with several routed tasks stores them as `ID.1`, `ID.2`, … (`ID` is the task's id).
@@ -96,12 +96,16 @@ public final class AgentRunner {
             single(creative, agent, trace, completion)
         case .reasoning:
             var reasoning = prepared
-            let catalog = router.external.map { $0.routes.openRouter.catalog }
-            let (chain, note) = AgentModels.reasoningChain(preferred: prepared.models, catalog: catalog)
-            reasoning.models = chain
+            if task.models.isEmpty {
+                let catalog = router.external.map { $0.routes.openRouter.catalog }
+                let (chain, note) = AgentModels.reasoningChain(preferred: agent.models, catalog: catalog)
+                reasoning.models = chain
+                trace.add("models: \(note)")
+            } else {
+                trace.add("models: the task's, as given: \(task.models.joined(separator: ", "))")
+            }
             reasoning.samples = agent.samples
             reasoning.merge = agent.effectiveMerge
-            trace.add("models: \(note)")
             trace.add("sampling \(agent.samples) answer\(agent.samples == 1 ? "" : "s"), merged with \(reasoning.merge.rawValue) (self-consistency)")
             single(reasoning, agent, trace, completion)
         case .costAware:
