@@ -328,20 +328,12 @@ struct TaskCommand: ParsableCommand {
         return profile
     }
 
-    /// The agent's tools must be served: a built-in handler that no pool serves gets a built-in
-    /// pool of its own; any other unserved tool is a configuration error.
+    /// The agent's tools must be served (see ``ChimeraConfig/addPools(forToolsOf:)``).
     private func addToolPools(_ profile: AgentProfile, to config: inout ChimeraConfig) throws {
-        let unserved = profile.tools.filter { config.pool(serving: $0) == nil }
-        let builtin = unserved.filter { BuiltinHandlerNames.standard.contains($0) }
-        if let missing = unserved.first(where: { !builtin.contains($0) }) {
+        if let missing = config.addPools(forToolsOf: profile) {
             printError("agent \(profile.name)\(profile.source.map { " (\($0))" } ?? ""): tool \"\(missing)\" is not a handler of the config "
                 + "(its handlers: \(config.pools.flatMap(\.handlers).sorted().joined(separator: ", ")))")
             throw ExitCode(ExitCodes.usage)
-        }
-        if !builtin.isEmpty {
-            var pool = PoolConfig(name: "agent-tools", handlers: builtin)
-            pool.size = 1
-            config.pools.append(pool)
         }
     }
 

@@ -123,4 +123,16 @@ func decodeProfile(_ text: String, file: String = "Agents/poet.json") -> Result<
         #expect(AgentModels.reasoningChain(preferred: ["x/y"], catalog: nil).chain == ["x/y"])
         #expect(AgentModels.reasoningChain(preferred: [], catalog: ["b/plain:free": catalog["b/plain:free"]!]).chain == [])
     }
+
+    @Test func toolsWithoutAPool_getABuiltInPool_andAnUnknownToolIsNamed() {
+        var config = ChimeraConfig.builtinDefault
+        config.pools = []
+        var profile = AgentProfile(name: "desk", strategy: .specialized)
+        profile.tools = ["text.keywords", "math.eval"]
+        #expect(config.addPools(forToolsOf: profile) == nil)
+        #expect(config.pools.map(\.name) == ["agent-tools"] && config.pools[0].handlers == ["text.keywords", "math.eval"])
+        #expect(config.addPools(forToolsOf: profile) == nil && config.pools.count == 1, "served tools need nothing more")
+        profile.tools = ["text.keywords", "my.scorer"]
+        #expect(config.addPools(forToolsOf: profile) == "my.scorer")
+    }
 }
