@@ -30,14 +30,17 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The file the problems are in.
     public var file: String
     public var issues: [ConfigIssue]
+    /// What the file is, for the header: "configuration", "agent profile"…
+    public var subject: String
 
-    public init(file: String, issues: [ConfigIssue]) {
+    public init(file: String, issues: [ConfigIssue], subject: String = "configuration") {
         self.file = file
         self.issues = issues
+        self.subject = subject
     }
 
     public var description: String {
-        let header = issues.count == 1 ? "\(file): invalid configuration" : "\(file): \(issues.count) problems in the configuration"
+        let header = issues.count == 1 ? "\(file): invalid \(subject)" : "\(file): \(issues.count) problems in the \(subject)"
         return ([header] + issues.map { "  \(file):\($0)" }).joined(separator: "\n")
     }
 }
@@ -301,16 +304,8 @@ final class DecodingContext {
             pool.arguments = reader.strings("args") ?? []
             pool.environment = reader.stringMap("env") ?? [:]
             pool.handlers = name.map { [$0] } ?? []
-            if reader.has("capability") {
-                var capability = 0.0
-                reader.double("capability", 0...1, into: &capability)
-                pool.capability = capability
-            }
-            if reader.has("max_input_tokens") {
-                var limit = 0
-                reader.int("max_input_tokens", 1...100_000_000, into: &limit)
-                pool.maxInputTokens = limit
-            }
+            pool.capability = reader.double("capability", 0...1)
+            pool.maxInputTokens = reader.int("max_input_tokens", 1...100_000_000)
         } else {
             pool.testHandlers = reader.bool("test_handlers") ?? false
             pool.agent = reader.string("agent")
@@ -416,6 +411,25 @@ struct ObjectReader {
             return
         }
         target = Int(d)
+    }
+
+    /// An optional integer in `range`: nil when absent (or reported as wrong).
+    mutating func int(_ key: String, _ range: ClosedRange<Int>) -> Int? {
+        optional(key, 0) { reader, target in reader.int(key, range, into: &target) }
+    }
+
+    /// An optional number in `range`: nil when absent (or reported as wrong).
+    mutating func double(_ key: String, _ range: ClosedRange<Double>) -> Double? {
+        optional(key, 0.0) { reader, target in reader.double(key, range, into: &target) }
+    }
+
+    /// `read`'s value when `key` is present and `read` reported nothing.
+    private mutating func optional<T>(_ key: String, _ initial: T, _ read: (inout ObjectReader, inout T) -> Void) -> T? {
+        guard has(key) else { return nil }
+        var target = initial
+        let before = context.issues.count
+        read(&self, &target)
+        return context.issues.count == before ? target : nil
     }
 
     /// An `http://` or `https://` URL.

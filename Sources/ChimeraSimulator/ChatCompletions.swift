@@ -85,7 +85,8 @@ extension OpenRouterSimulator {
         }
         let now = ledger.now()
         let head = GenerationHead(id: ledger.newGenerationId(at: now), model: serving.id, created: now / 1000)
-        let reply = Reply(prompt: prompt, maxTokens: maxTokens)
+        let chosen = directives.replies.map { $0[ledger.nextReplyTurn(for: $0.joined(separator: "|") + "\u{0}" + prompt.lastUserText) % $0.count] }
+        let reply = Reply(prompt: prompt, maxTokens: maxTokens, chosen: chosen)
         let fault = directives.hasInBandFault
         ledger.record(fault ? .fault : .served, account: caller.account, key: caller.key)
         let usage = serving.usage(promptTokens: prompt.promptTokens, completionTokens: reply.completionTokens)

@@ -16,6 +16,7 @@
 /// | `latency=MS` | this request's latency instead of the configured one |
 /// | `hang` | headers (and keep-alive comments) are sent, then nothing until the client gives up |
 /// | `reply=TEXT` | the reply is TEXT (no `,` or `]]` in it) instead of the echo |
+/// | `replies=A\|B\|C` | successive requests with the same prompt are answered A, B, C, A… in turn (as sampling varies answers); the multiset of n answers is the same whatever order concurrent requests arrive in |
 /// | `verdict=A` | the reply is a pairwise judge's verdict, `Verdict: [[A]]` (A, B or C) |
 /// | `echo-messages` | the reply is every message of the request as `role: text`, joined by ` | ` (to check what a caller sent) |
 /// | `no-cost` | usage without `cost` and `cost_details` (as from a server without usage accounting); the call is billed as usual |
@@ -34,6 +35,7 @@ struct Directives: Equatable {
     var noCost = false
     var echoMessages = false
     var reply: String?
+    var replies: [String]?
 
     /// Any directive that injects a failure (as opposed to timing).
     var hasInBandFault: Bool { midstreamError || errorFirst || errorBody200 || choiceError || emptyChoices || drop || dropBefore || hang }
@@ -91,11 +93,15 @@ struct Directives: Equatable {
         case "verdict":
             guard let value, ["A", "B", "C"].contains(value) else { throw Invalid(directive: item, reason: "verdict needs A, B or C") }
             reply = "Verdict: [[\(value)]]"
+        case "replies":
+            let texts = value?.split(separator: "|", omittingEmptySubsequences: false).map(String.init) ?? []
+            guard !texts.isEmpty, !texts.contains(where: \.isEmpty) else { throw Invalid(directive: item, reason: "replies needs texts separated by |: replies=A|B|C") }
+            replies = texts
         case "reply":
             guard let value, !value.isEmpty else { throw Invalid(directive: item, reason: "reply needs the text: reply=TEXT") }
             reply = value
         default:
-            throw Invalid(directive: item, reason: "unknown directive; known: status=N, retry-after=S, midstream-error, error-first, 200-error, choice-error, empty-choices, drop, drop-before, latency=MS, hang, no-cost, echo-messages, reply=TEXT, verdict=A|B|C")
+            throw Invalid(directive: item, reason: "unknown directive; known: status=N, retry-after=S, midstream-error, error-first, 200-error, choice-error, empty-choices, drop, drop-before, latency=MS, hang, no-cost, echo-messages, reply=TEXT, replies=A|B|C, verdict=A|B|C")
         }
     }
 }

@@ -23,7 +23,7 @@ extension OpenRouterSimulator {
                 ("top_provider", .obj([("context_length", .int(m.contextLength)), ("max_completion_tokens", .int(min(m.contextLength, 16_384))),
                                        ("is_moderated", .bool(false))])),
                 ("per_request_limits", .null),
-                ("supported_parameters", .array(supported.map(JSONValue.string))),
+                ("supported_parameters", .array((supported + (m.reasoning ? ["reasoning", "include_reasoning"] : [])).map(JSONValue.string))),
                 ("default_parameters", .null),
                 ("expiration_date", .null),
                 ("links", .obj([("details", .string("/api/v1/models/\(m.id)/endpoints"))])),

@@ -7,7 +7,7 @@ extension SimulatorConfig {
     /// ```json
     /// {
     ///   "accounts": [{"name": "team", "keys": ["sk-or-v1-…"], "credits_purchased": 10, "balance": 5, "per_minute": 20}],
-    ///   "models": [{"id": "x/y:free", "context_length": 8192, "prompt_price": "0", "completion_price": "0", "down": false}],
+    ///   "models": [{"id": "x/y:free", "context_length": 8192, "prompt_price": "0", "completion_price": "0", "down": false, "reasoning": false}],
     ///   "latency_ms": 200, "chunk_delay_ms": 20, "keep_alive_comments": 1,
     ///   "error_rates": {"502": 0.05, "503": 0.02}, "seed": 7
     /// }
@@ -182,7 +182,7 @@ struct SimConfigReader {
         var seen: Set<String> = []
         for (i, item) in items.enumerated() {
             let path = "$.models[\(i)]"
-            guard let m = members(item, path, known: ["id", "context_length", "prompt_price", "completion_price", "down"]) else { continue }
+            guard let m = members(item, path, known: ["id", "context_length", "prompt_price", "completion_price", "down", "reasoning"]) else { continue }
             guard let id = string(m["id"], "\(path).id") else {
                 if m["id"] == nil { report(path, "missing \"id\"") }
                 continue
@@ -205,7 +205,11 @@ struct SimConfigReader {
             if let d = m["down"] {
                 if case .bool(let b) = d { down = b } else { report("\(path).down", "expected true or false, found \(describe(d))") }
             }
-            result.append(.init(id: id, contextLength: context, promptPrice: prices[0], completionPrice: prices[1], down: down))
+            var reasoning = false
+            if let r = m["reasoning"] {
+                if case .bool(let b) = r { reasoning = b } else { report("\(path).reasoning", "expected true or false, found \(describe(r))") }
+            }
+            result.append(.init(id: id, contextLength: context, promptPrice: prices[0], completionPrice: prices[1], down: down, reasoning: reasoning))
         }
         if items.isEmpty { report("$.models", "at least one model is needed") }
         return result

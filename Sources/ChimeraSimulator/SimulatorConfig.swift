@@ -41,13 +41,18 @@ public struct SimulatorConfig: Sendable {
         /// An outage: requests to it fail with 502 "Provider returned error" (and a `models`
         /// fallback skips it).
         public var down: Bool
+        /// A reasoning model: `GET /models` lists `reasoning` and `include_reasoning` among its
+        /// `supported_parameters`.
+        public var reasoning: Bool
 
-        public init(id: String, contextLength: Int, promptPrice: String = "0", completionPrice: String = "0", down: Bool = false) {
+        public init(id: String, contextLength: Int, promptPrice: String = "0", completionPrice: String = "0", down: Bool = false,
+                    reasoning: Bool = false) {
             self.id = id
             self.contextLength = contextLength
             self.promptPrice = promptPrice
             self.completionPrice = completionPrice
             self.down = down
+            self.reasoning = reasoning
         }
     }
 

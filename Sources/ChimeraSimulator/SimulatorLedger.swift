@@ -66,6 +66,8 @@ final class SimulatorLedger: Sendable {
         var generationOrder: [String] = []
         var generationStart = 0
         var clockOffset: EpochMillis = 0
+        /// `replies=…` turns served, by prompt.
+        var replyTurns: [String: Int] = [:]
     }
 
     let config: SimulatorConfig
@@ -249,6 +251,14 @@ final class SimulatorLedger: Sendable {
             }
             for (key, k) in s.keys { stats.keys[key] = k.counters }
             return stats
+        }
+    }
+
+    /// The turn (0, 1, 2…) of this request among those with the same `replies=…` prompt.
+    func nextReplyTurn(for prompt: String) -> Int {
+        state.withLock { s in
+            defer { s.replyTurns[prompt, default: 0] += 1 }
+            return s.replyTurns[prompt, default: 0]
         }
     }
 

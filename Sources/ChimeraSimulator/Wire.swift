@@ -62,9 +62,10 @@ struct Reply {
     var pieces: [String]
     var finishReason: String
 
-    init(prompt: Prompt, maxTokens: Int?) {
+    /// `chosen` is the text `replies=…` picked for this request, if any.
+    init(prompt: Prompt, maxTokens: Int?, chosen: String? = nil) {
         // `reply=TEXT` answers with TEXT exactly (a canned judge verdict, a JSON document…).
-        let text = prompt.directives.reply ?? (prompt.directives.echoMessages ? prompt.transcript
+        let text = chosen ?? prompt.directives.reply ?? (prompt.directives.echoMessages ? prompt.transcript
             : "Simulated reply to: " + String(prompt.lastUserText.prefix(200)))
         var pieces: [String] = []
         var current = ""

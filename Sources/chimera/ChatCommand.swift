@@ -42,6 +42,9 @@ struct ChatCommand: ParsableCommand {
     @Option(help: "Agent profile answering (default: the session's, else default).")
     var agent: String?
 
+    @Option(help: "Agent profiles directory (default: $CHIMERA_AGENTS, else ./Agents when it exists).")
+    var agents: String?
+
     @Option(help: "Session to resume or create.")
     var session = "default"
 
@@ -104,9 +107,23 @@ struct ChatCommand: ParsableCommand {
         if config.pool(serving: summarizer) == nil {
             config.pools.append(PoolConfig(name: "summarizer", handlers: [summarizer]))
         }
+        let environment = ProcessEnvironment.current
+        let library: AgentLibrary
+        do {
+            library = try AgentLibrary.load(directory: agents, environment: environment)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(ExitCodes.usage)
+        }
+        if let agent, library.profile(named: agent) == nil {
+            printError("--agent: \(library.unknownAgentMessage(agent))")
+            throw ExitCode(ExitCodes.usage)
+        }
+        // Specialized agents' tools (built-in handlers) get a pool; a tool nothing serves is left
+        // out by the agent when it runs, and said so in its trace.
+        for profile in library.profiles.values { _ = config.addPools(forToolsOf: profile) }
         config.ensureAgentPool(size: workers)
 
-        let environment = ProcessEnvironment.current
         let home = ConfigLoader.homeDirectory(environment: environment)
         let clock = SystemWallClock()
         let store: RunStore
@@ -139,8 +156,8 @@ struct ChatCommand: ParsableCommand {
         let engine = DecisionEngine(config.jhade, noLearn: noLearn, shadow: 0)
         let router = TaskRouter(coordinator: coordinator, external: runner, handlers: handlers, store: store, engine: engine,
                                 scorers: ScorerSet([(FormatScorer(), 1)]), seed: seed, clock: clock, logger: logger)
-        let responder = ChatResponders.jhade(router: router, kind: Self.kind, minQuality: minQuality ?? config.jhade.minQuality,
-                                             newTaskId: TaskCommand.newTaskId)
+        let responder = ChatResponders.agents(library, router: router, kind: Self.kind, minQuality: minQuality ?? config.jhade.minQuality,
+                                              newTaskId: TaskCommand.newTaskId)
         let budget: ([String]) -> Int = { [contextTokens] chain in
             if let contextTokens { return contextTokens }
             guard let first = chain.first else { return Self.defaultContextTokens }

@@ -8,8 +8,8 @@ struct Chimera: ParsableCommand {
         commandName: "chimera",
         abstract: "Run LLM agent work on a supervised pool of worker processes.",
         subcommands: [ExecCommand.self, WorkersCommand.self, KeysCommand.self, AskCommand.self, TaskCommand.self, RunCommand.self, ValidateCommand.self,
-                      ChatCommand.self, ExplainCommand.self, ReportCommand.self, ModelsCommand.self, BenchCommand.self, WorkerCommand.self,
-                      SimCommand.self]
+                      ChatCommand.self, AgentsCommand.self, ExplainCommand.self, ReportCommand.self, ModelsCommand.self, BenchCommand.self,
+                      WorkerCommand.self, SimCommand.self]
     )
 }
 

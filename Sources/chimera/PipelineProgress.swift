@@ -58,6 +58,10 @@ final class PipelineProgress {
                 running[i].state.target = target
                 running[i].state.waitingUntil = nil
                 if !live { emit("\(key): \(route) → \(target)") }
+            case .note(let line):
+                running[i].state.route = line.count > 60 ? String(line.prefix(59)) + "…" : line
+                running[i].state.target = ""
+                if !live { emit("\(key): \(line)") }
             case .waitingForQuota(let eta):
                 running[i].state.waitingUntil = eta
                 if !live { emit("\(key): waiting for quota" + (eta.map { " (a key frees in \(Self.duration($0 - clock.now())))" } ?? "")) }

@@ -116,14 +116,14 @@ struct RunCommand: ParsableCommand {
             pool.size = 2
             config.pools.append(pool)
         }
-        let knownAgents: Set<String>
+        let library: AgentLibrary
         do {
-            knownAgents = try AgentDirectory.names(in: AgentDirectory.directory(explicit: agents, environment: environment))
+            library = try AgentLibrary.load(directory: agents, environment: environment)
         } catch {
             printError("\(error)")
             throw ExitCode(ExitCodes.usage)
         }
-        let context = PipelineValidationContext(knownAgents: knownAgents, knownHandlers: Set(config.pools.flatMap(\.handlers)))
+        let context = PipelineValidationContext(knownAgents: Set(library.names), knownHandlers: Set(config.pools.flatMap(\.handlers)))
         let decoded = PipelineDecoder.decode(bytes, file: path, context: context)
         let problems = decoded.diagnostics.filter { $0.severity == .error }
         for diagnostic in decoded.diagnostics { FileIO.writeAll(Array("\(diagnostic)\n".utf8), fd: 2) }
@@ -182,6 +182,13 @@ struct RunCommand: ParsableCommand {
         }
         FileIO.writeAll(Array("run \(runId): \(pipeline.name), \(pipeline.steps.count) steps\(resumed == nil ? "" : ", resumed with \(checkpoints.count) finished") (resume with: chimera run --resume \(runId))\n".utf8), fd: 2)
 
+        // The tools of the agents the steps name run on handler pools.
+        for name in Set(pipeline.steps.compactMap(\.agent)) {
+            if let profile = library.profile(named: name), let missing = config.addPools(forToolsOf: profile) {
+                printError("agent \(name) uses tool \"\(missing)\", which no handler in the configuration serves")
+                throw ExitCode(ExitCodes.usage)
+            }
+        }
         // The coordinator: handler pools, and agent workers when a step may go external.
         let mayGoExternal = pipeline.steps.contains { $0.handler == nil && $0.route != .internal }
         if mayGoExternal { config.ensureAgentPool(size: workers) }
@@ -203,7 +210,7 @@ struct RunCommand: ParsableCommand {
         let externalRunner = external.map { ExternalCallRunner(coordinator: coordinator, routes: $0.routes, loop: loop, clock: clock, logger: logger) }
         let router = TaskRouter(coordinator: coordinator, external: externalRunner, handlers: config.handlerCapabilities, store: store,
                                 engine: DecisionEngine(config.jhade, noLearn: noLearn, shadow: 0), seed: seed, clock: clock, logger: logger)
-        let stepRunner = RoutedStepRunner(router: router, coordinator: coordinator)
+        let stepRunner = RoutedStepRunner(router: router, coordinator: coordinator, agents: library)
         stepRunner.defaultMinQuality = config.jhade.minQuality
         let progress = PipelineProgress(loop: loop, clock: clock, enabled: !quiet, live: isatty(2) != 0 && environment["TERM"] != "dumb")
         let executor = PipelineExecutor(pipeline: pipeline, runId: runId, inputs: inputValues, checkpoints: checkpoints, store: store,

@@ -31,11 +31,14 @@ struct TaskCommand: ParsableCommand {
     @Option(help: "Task kind: selects the internal handlers that may serve it and what JHADE learned about it.")
     var kind = "general"
 
-    @Option(help: "auto (JHADE decides), internal or external.")
-    var route = "auto"
+    @Option(help: "auto (JHADE decides), internal or external (default: the agent's route, else auto).")
+    var route: String?
 
-    @Option(help: "Agent profile biasing the decision: default, cost-aware, reasoning, creative, specialized.")
+    @Option(help: "Agent profile: a built-in one (default, specialized, creative, reasoning, cost-aware) or one of --agents; see `chimera agents`.")
     var agent = "default"
+
+    @Option(help: "Directory of agent profiles, *.json (default: $CHIMERA_AGENTS, else ./Agents when it exists).")
+    var agents: String?
 
     @Option(help: "The quality bar in [0, 1]: an answer passes when its score reaches it (default: the config's jhade.min_quality, else 0.6).")
     var minQuality: Double?
@@ -85,10 +88,10 @@ struct TaskCommand: ParsableCommand {
     @Option(help: "Seed of JHADE's sampling (Thompson draws, shadow choice).")
     var seed: UInt64 = 0x4A48_4144
 
-    @Option(help: "Candidates to ask the chosen external route for.")
+    @Option(help: "Candidates to ask the chosen external route for (creative and reasoning agents ask for their profile's candidates or samples).")
     var samples = 1
 
-    @Option(help: "How candidates become one answer: best, vote, first_success, concat, synthesize.")
+    @Option(help: "How candidates become one answer: best, vote, first_success, concat, synthesize (creative and reasoning agents use their profile's merge).")
     var merge = "best"
 
     @Option(help: "Latency budget in milliseconds.")
@@ -122,7 +125,7 @@ struct TaskCommand: ParsableCommand {
     var workers = 2
 
     func validate() throws {
-        guard RoutePreference(rawValue: route) != nil else { throw ValidationError("--route must be auto, internal or external") }
+        if let route, RoutePreference(rawValue: route) == nil { throw ValidationError("--route must be auto, internal or external") }
         if let minQuality, !(0...1).contains(minQuality) { throw ValidationError("--min-quality must be from 0 to 1") }
         if let shadow, !(0...1).contains(shadow) { throw ValidationError("--shadow must be from 0 to 1") }
         guard samples >= 1, samples <= 16 else { throw ValidationError("--samples must be from 1 to 16") }
@@ -142,21 +145,27 @@ struct TaskCommand: ParsableCommand {
     func run() throws {
         let logger = try common.bootstrapLogging()
         var config = try common.loadConfig().config
+        let profile = try loadAgent()
         let (scorers, judge, customScoring) = try buildScorers()
-        if judge != nil, RoutePreference(rawValue: route) == .internal {
+        let preference = route.flatMap(RoutePreference.init(rawValue:)) ?? profile.route
+        if judge != nil, preference == .internal {
             printError("--scorer judge needs an external model, which --route internal rules out")
             throw ExitCode(ExitCodes.usage)
         }
-        let tasks = try readTasks(bar: minQuality ?? config.jhade.minQuality)
+        let tasks = try readTasks(bar: minQuality ?? profile.minQuality ?? config.jhade.minQuality)
+        if let refused = tasks.lazy.compactMap({ profile.refusal(kind: $0.kind) }).first {
+            printError(refused)
+            throw ExitCode(ExitCodes.usage)
+        }
+        try addToolPools(profile, to: &config)
         let handlers = config.handlerCapabilities
-        let preference = RoutePreference(rawValue: route)!
         let needsExternal = preference != .internal || judge != nil
         if let customScoring, config.pool(serving: customScoring.handler) == nil {
             printError("--custom-scorer \(customScoring.handler): no handler of that name in the config (its handlers: \(config.pools.flatMap(\.handlers).sorted().joined(separator: ", ")))")
             throw ExitCode(ExitCodes.usage)
         }
         // Only the pools JHADE can use run: handler pools (and the custom scorer's), plus agent workers for external calls.
-        var handlerNames = Set(handlers.map(\.handler))
+        var handlerNames = Set(handlers.map(\.handler)).union(profile.tools)
         if let customScoring { handlerNames.insert(customScoring.handler) }
         config.pools.removeAll { pool in !pool.handlers.contains { handlerNames.contains($0) } && !pool.handlers.contains(ExternalChatHandler.handlerName) }
         if needsExternal { config.ensureAgentPool(size: workers) }
@@ -200,6 +209,7 @@ struct TaskCommand: ParsableCommand {
         let engine = DecisionEngine(config.jhade, noLearn: noLearn, shadow: shadow)
         let router = TaskRouter(coordinator: coordinator, external: runner, handlers: handlers, store: store, engine: engine,
                                 scorers: scorers, judge: judge, customScorer: customScoring, seed: seed, clock: clock, logger: logger)
+        let agentRunner = AgentRunner(router: router)
 
         let jsonLines = json || batch != nil
         try runOrderedBatch(count: tasks.count, window: batch == nil ? 1 : concurrency, loop: loop, coordinator: coordinator,
@@ -207,52 +217,114 @@ struct TaskCommand: ParsableCommand {
                                 runner?.cancelPending()
                                 external?.close()
                             }) { index, finish in
-            router.run(tasks[index]) { result in finish(render(result, index: index, jsonLines: jsonLines), result.merged == nil) }
+            // Text mode: the strategy's steps on stderr as they happen (JSON carries them as "trace").
+            let label = "agent \(profile.name) (\(profile.strategy.rawValue)): "
+            let progress: ((String) -> Void)? = jsonLines || profile.strategy == .default ? nil : { FileIO.writeAll(Array((label + $0 + "\n").utf8), fd: 2) }
+            agentRunner.run(tasks[index], agent: profile, progress: progress) { result in finish(render(result, index: index, jsonLines: jsonLines), !result.ok) }
         }
     }
 
     // MARK: Output
 
-    private func render(_ result: RoutedTaskResult, index: Int, jsonLines: Bool) -> String {
-        let task = result.task
-        let chosen = task.candidates.first { $0.chosen && $0.candidate.output == result.merged?.output } ?? task.candidates.first { $0.chosen }
+    /// One task's answer: the text (and a summary line on stderr), or one JSON line. An agent
+    /// that ran several routed tasks (a cascade) is shown by the one that answered, with every
+    /// task listed under "tasks"; the trace goes to stderr as it happens (text) or to "trace" (JSON).
+    private func render(_ agentResult: AgentRunResult, index: Int, jsonLines: Bool) -> String {
+        let shown = agentResult.answer ?? agentResult.tasks.last
         if !jsonLines {
-            if let merged = result.merged {
+            guard let result = shown else {
+                printError("agent \(agentResult.agent): \(agentResult.error ?? "no answer")")
+                return ""
+            }
+            let task = result.task
+            let chosen = result.answeringCandidate
+            if let output = agentResult.output {
                 let score = chosen?.score.map { " score \(ComplexityEstimate.format($0))" } ?? ""
                 FileIO.writeAll(Array("task \(task.taskId): \(task.choice) \(task.arm ?? "-") (\(chosen?.candidate.target ?? "-"))\(score)\n".utf8), fd: 2)
-                return merged.output
+                return output
             }
-            printError("task \(task.taskId): \(result.error ?? "no answer") (chimera explain \(task.taskId))")
+            printError("task \(task.taskId): \(agentResult.error ?? "no answer") (chimera explain \(task.taskId))")
             return ""
         }
         var members: [JSONMember] = []
         if batch != nil { members.append(JSONMember("index", .number(Double(index)))) }
+        if let result = shown {
+            let task = result.task
+            let chosen = result.answeringCandidate
+            members += [
+                JSONMember("task_id", .string(task.taskId)),
+                JSONMember("kind", .string(task.kind)),
+                JSONMember("ok", .bool(agentResult.ok)),
+                JSONMember("choice", .string(task.choice)),
+                JSONMember("route", task.arm.map { .string($0) } ?? .null),
+                JSONMember("target", chosen.map { .string($0.candidate.target) } ?? .null),
+                JSONMember("output", agentResult.output.map { .string($0) } ?? .null),
+                JSONMember("score", chosen?.score.map { .number($0) } ?? .null),
+                JSONMember("passed", chosen?.passed.map { .bool($0) } ?? .null),
+                JSONMember("complexity", .number((task.complexity * 1000).rounded() / 1000)),
+                JSONMember("shadow", task.shadowArm.map { .string($0) } ?? .null),
+                JSONMember("candidates", .array(task.candidates.map { c in
+                    .object([
+                        JSONMember("route", .string(c.candidate.arm.description)), JSONMember("target", .string(c.candidate.target)),
+                        JSONMember("shadow", .bool(c.candidate.shadow)), JSONMember("ok", .bool(c.candidate.succeeded)),
+                        JSONMember("error", c.candidate.errorKind.map { .string($0) } ?? .null),
+                        JSONMember("score", c.score.map { .number($0) } ?? .null),
+                        JSONMember("latency_ms", .number(Double(c.candidate.latencyMs))),
+                        JSONMember("cost_usd", c.candidate.costUSD.map { .number($0) } ?? .null),
+                    ])
+                })),
+            ]
+        } else {
+            members += [JSONMember("task_id", .null), JSONMember("ok", .bool(false)), JSONMember("output", .null)]
+        }
         members += [
-            JSONMember("task_id", .string(task.taskId)),
-            JSONMember("kind", .string(task.kind)),
-            JSONMember("ok", .bool(result.merged != nil)),
-            JSONMember("choice", .string(task.choice)),
-            JSONMember("route", task.arm.map { .string($0) } ?? .null),
-            JSONMember("target", chosen.map { .string($0.candidate.target) } ?? .null),
-            JSONMember("output", result.merged.map { .string($0.output) } ?? .null),
-            JSONMember("score", chosen?.score.map { .number($0) } ?? .null),
-            JSONMember("passed", chosen?.passed.map { .bool($0) } ?? .null),
-            JSONMember("complexity", .number((task.complexity * 1000).rounded() / 1000)),
-            JSONMember("shadow", task.shadowArm.map { .string($0) } ?? .null),
-            JSONMember("candidates", .array(task.candidates.map { c in
-                .object([
-                    JSONMember("route", .string(c.candidate.arm.description)), JSONMember("target", .string(c.candidate.target)),
-                    JSONMember("shadow", .bool(c.candidate.shadow)), JSONMember("ok", .bool(c.candidate.succeeded)),
-                    JSONMember("error", c.candidate.errorKind.map { .string($0) } ?? .null),
-                    JSONMember("score", c.score.map { .number($0) } ?? .null),
-                    JSONMember("latency_ms", .number(Double(c.candidate.latencyMs))),
-                    JSONMember("cost_usd", c.candidate.costUSD.map { .number($0) } ?? .null),
+            JSONMember("agent", .string(agentResult.agent)),
+            JSONMember("strategy", .string(agentResult.strategy.rawValue)),
+            JSONMember("tasks", .array(agentResult.tasks.map { r in
+                let answering = r.answeringCandidate
+                return .object([
+                    JSONMember("task_id", .string(r.task.taskId)), JSONMember("choice", .string(r.task.choice)),
+                    JSONMember("route", r.task.arm.map { .string($0) } ?? .null),
+                    JSONMember("target", answering.map { .string($0.candidate.target) } ?? .null),
+                    JSONMember("ok", .bool(r.merged != nil)),
+                    JSONMember("score", r.merged == nil ? .null : answering?.score.map { .number($0) } ?? .null),
+                    JSONMember("candidates", .number(Double(r.task.candidates.count))),
                 ])
             })),
+            JSONMember("cost_usd", .number(agentResult.costUSD)),
+            JSONMember("cost_complete", .bool(agentResult.costIsComplete)),
+            JSONMember("trace", .array(agentResult.trace.map { .string($0) })),
         ]
-        if let error = result.error { members.append(JSONMember("error", .string(error))) }
-        if let error = result.storeError { members.append(JSONMember("store_error", .string(error))) }
+        if let error = agentResult.error { members.append(JSONMember("error", .string(error))) }
+        if let error = shown?.storeError { members.append(JSONMember("store_error", .string(error))) }
         return JSONValue.object(members).serialized
+    }
+
+    // MARK: Agent
+
+    /// The `--agent` profile from the library (`--agents`, `$CHIMERA_AGENTS`, `./Agents`).
+    private func loadAgent() throws -> AgentProfile {
+        let library: AgentLibrary
+        do {
+            library = try AgentLibrary.load(directory: agents, environment: ProcessEnvironment.current)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(ExitCodes.usage)
+        }
+        guard let profile = library.profile(named: agent) else {
+            printError("--agent: \(library.unknownAgentMessage(agent))")
+            throw ExitCode(ExitCodes.usage)
+        }
+        return profile
+    }
+
+    /// The agent's tools must be served (see ``ChimeraConfig/addPools(forToolsOf:)``).
+    private func addToolPools(_ profile: AgentProfile, to config: inout ChimeraConfig) throws {
+        if let missing = config.addPools(forToolsOf: profile) {
+            printError("agent \(profile.name)\(profile.source.map { " (\($0))" } ?? ""): tool \"\(missing)\" is not a handler of the config "
+                + "(its handlers: \(config.pools.flatMap(\.handlers).sorted().joined(separator: ", ")))")
+            throw ExitCode(ExitCodes.usage)
+        }
     }
 
     // MARK: Input
@@ -316,9 +388,8 @@ struct TaskCommand: ParsableCommand {
         func make(_ prompt: String, kind: String, reference: String?, id: String?) -> RoutedTask {
             var task = RoutedTask(id: id ?? Self.newTaskId(), kind: kind, prompt: prompt)
             task.system = system
-            task.agent = AgentBias.named(agent)
             task.minQuality = bar
-            task.route = RoutePreference(rawValue: route)!
+            task.route = route.flatMap(RoutePreference.init(rawValue:)) ?? .auto
             task.models = models
             task.latencyBudgetMs = latencyBudgetMs
             task.costBudgetUSD = costBudget

@@ -37,7 +37,7 @@ struct ValidateCommand: ParsableCommand {
         let loaded = try common.loadConfig()
         let knownAgents: Set<String>
         do {
-            knownAgents = try AgentDirectory.names(in: AgentDirectory.directory(explicit: agents))
+            knownAgents = Set(try AgentLibrary.load(directory: agents, environment: ProcessEnvironment.current).names)
         } catch {
             printError("\(error)")
             throw ExitCode(ExitCodes.usage)

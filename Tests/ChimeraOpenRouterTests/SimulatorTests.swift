@@ -477,6 +477,35 @@ struct SimulatorTests {
         }
     }
 
+    @Test func repliesDirective_answersInTurnPerPrompt_asSamplingWould() async throws {
+        try await withSimulator { h in
+            var answers: [String] = []
+            for _ in 0..<4 {
+                let r = try await h.chat("Pick one [[sim:replies=red|green|red]]")
+                answers.append(r.json?["choices"]?[0]?["message"]?["content"]?.stringValue ?? "?")
+            }
+            #expect(answers == ["red", "green", "red", "red"], "turns cycle")
+            let other = try await h.chat("Another prompt [[sim:replies=red|green|red]]")
+            #expect(other.json?["choices"]?[0]?["message"]?["content"]?.stringValue == "red", "each prompt has its own turns")
+            let empty = try await h.chat("[[sim:replies=a||b]]")
+            #expect(empty.status == 400)
+            #expect(empty.json?["error"]?["message"]?.stringValue
+                == "Invalid simulator directive [[sim:replies=a||b]]: replies needs texts separated by |: replies=A|B|C")
+        }
+    }
+
+    @Test func aReasoningModel_listsReasoningAmongItsSupportedParameters() async throws {
+        var config = SimulatorConfig.standard
+        config.models.append(SimulatorConfig.Model(id: "sim/thinker", contextLength: 8_192, reasoning: true))
+        try await withSimulator(config) { h in
+            let data = try #require(try await h.request(.GET, "/models").json?["data"]?.array)
+            let thinker = try #require(data.first { $0["id"]?.stringValue == "sim/thinker" })
+            #expect(thinker["supported_parameters"]?.array?.contains(.string("include_reasoning")) == true)
+            #expect(thinker["supported_parameters"]?.array?.contains(.string("reasoning")) == true)
+            #expect(data.first { $0["id"]?.stringValue == paidModel }?["supported_parameters"]?.array?.contains(.string("reasoning")) == false)
+        }
+    }
+
     @Test func midstreamErrorArrivesAfterTwoChunksWithoutDone() async throws {
         try await withSimulator { h in
             let (r, _) = try await h.streamChat("[[sim:midstream-error]] a long enough prompt here")

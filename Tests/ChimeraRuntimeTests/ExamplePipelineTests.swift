@@ -72,4 +72,43 @@ struct ExamplePipelineTests {
         #expect(requests(sim) >= 4, "one call per step at least (the creative agent asks for several drafts)")
         await sim.stop()
     }
+
+    @Test func ticketTriage_rulesAndASelfConsistentVote_andAReplyForANegativeTicket() async throws {
+        let sim = OpenRouterSimulator(config: AskTests.simulatorConfig())
+        _ = try await sim.start()
+        let box = KeysSandbox(config: AskTests.config())
+        let ticket = "I was charged twice and I want a refund of the payment. This is terrible and I am angry."
+        let run = try await helpers.chimera(["run", Self.pipeline("ticket-triage.json"), "--input", "ticket=\(ticket)", "--json",
+                                             "--agents", Paths.packageRoot + "/Agents"], environment: helpers.environment(box, sim))
+        #expect(run.status == ChildExitStatus(code: 0, signal: 0), "\(run.stderrText)")
+        let document = try json(run)
+        #expect(output(document, "rules_label") == "billing")
+        #expect(output(document, "sentiment") == "negative")
+        #expect(output(document, "label")?.hasPrefix("Simulated reply to: Classify this support ticket") == true)
+        #expect(output(document, "reply")?.contains("Draft a short, apologetic first reply") == true, "the reply step ran: the ticket is negative")
+        // The reasoning agent (Agents/reasoning.json) asked for 5 samples and voted; the reply was one more call.
+        #expect(requests(sim) == 6)
+        guard case .array(let steps)? = document["steps"] else { Issue.record("no steps"); return }
+        let vote = steps.first { $0["key"]?.stringValue == "vote" }
+        #expect(vote?["route"]?.stringValue == "external")
+        #expect(run.stderrText.contains("vote: sampling 5 answers, merged with vote (self-consistency)"), "\(run.stderrText)")
+        await sim.stop()
+    }
+
+    @Test func costAwareSummary_stopsAtTheOfflineTier_whenItPassesTheBar() async throws {
+        let sim = OpenRouterSimulator(config: AskTests.simulatorConfig())
+        _ = try await sim.start()
+        let box = KeysSandbox(config: AskTests.config())
+        let text = "Tea is a drink made from leaves. It comes from China. People drink it hot or cold. Green tea is not fermented."
+        let run = try await helpers.chimera(["run", Self.pipeline("cost-aware-summary.json"), "--input", "text=\(text)", "--json",
+                                             "--agents", Paths.packageRoot + "/Agents"], environment: helpers.environment(box, sim))
+        #expect(run.status == ChildExitStatus(code: 0, signal: 0), "\(run.stderrText)")
+        let document = try json(run)
+        guard case .array(let steps)? = document["steps"] else { Issue.record("no steps"); return }
+        #expect(steps.first { $0["key"]?.stringValue == "summary" }?["route"]?.stringValue == "internal:text.summarize")
+        #expect(requests(sim) == 0, "the internal tier passed the bar: no model was asked")
+        #expect(output(document, "summary")?.hasPrefix("Tea is a drink made from leaves.") == true)
+        #expect(output(document, "stats")?.contains("\"words\"") == true)
+        await sim.stop()
+    }
 }

@@ -106,6 +106,6 @@ struct ValidateCLITests {
 
         let badAgents = try validate(["--agents", "/nonexistent/agents", "\(Self.fixtures)/valid/research.json"])
         #expect(badAgents.status?.code == 2)
-        #expect(badAgents.stderrText.contains("/nonexistent/agents: cannot list the agents directory"))
+        #expect(badAgents.stderrText.contains("/nonexistent/agents: the agent profile directory (--agents) does not exist or is not a directory"))
     }
 }

@@ -85,26 +85,67 @@ public enum ChatResponders {
     /// candidate streams.
     public static func jhade(router: TaskRouter, kind: String = "chat", minQuality: Double, newTaskId: @escaping () -> String) -> ChatResponder {
         { turn, onDelta, completion in
-            var task = RoutedTask(id: newTaskId(), kind: kind, prompt: turn.message)
-            task.system = turn.system
-            task.history = turn.history
+            var task = routedTask(turn, kind: kind, minQuality: minQuality, id: newTaskId())
             task.agent = AgentBias.named(turn.agent)
-            task.route = turn.route
-            task.models = turn.models
-            task.minQuality = minQuality
-            task.maxTokens = turn.maxTokens
-            var streamed = false
-            router.run(task, onDelta: onDelta.map { deliver in { (text: String) in streamed = true; deliver(text) } }) { result in
-                let stored = result.task
-                let chosen = stored.candidates.first { $0.chosen && $0.candidate.output == result.merged?.output }
-                    ?? stored.candidates.first { $0.chosen }
-                var reply = ChatReply(answer: result.merged?.output, error: result.merged == nil ? (result.error ?? "no answer") : nil,
-                                      route: stored.arm, target: chosen?.candidate.target,
-                                      score: result.merged == nil ? nil : chosen?.score, taskId: stored.taskId,
-                                      tokens: chosen?.candidate.tokens, latencyMs: chosen?.candidate.latencyMs, costUSD: chosen?.candidate.costUSD)
-                reply.streamed = streamed
+            route(task, router: router, onDelta: onDelta, completion: completion)
+        }
+    }
+
+    /// Each message is answered as the session's agent profile says (``AgentRunner``): the
+    /// profile's system prompt, models and route apply, and its strategy runs — a `default`
+    /// profile is one routed task whose external answer streams; the other strategies make
+    /// several calls and answer whole. An unknown agent is an error reply naming the known ones.
+    public static func agents(_ library: AgentLibrary, router: TaskRouter, kind: String = "chat", minQuality: Double,
+                              newTaskId: @escaping () -> String) -> ChatResponder {
+        let runner = AgentRunner(router: router)
+        return { turn, onDelta, completion in
+            guard let profile = library.profile(named: turn.agent) else {
+                return completion(ChatReply(error: library.unknownAgentMessage(turn.agent)))
+            }
+            var task = routedTask(turn, kind: kind, minQuality: profile.minQuality ?? minQuality, id: newTaskId())
+            guard profile.strategy != .default else {
+                return route(AgentRunner.prepare(task, profile), router: router, onDelta: onDelta, completion: completion)
+            }
+            task.agent = profile.bias
+            runner.run(task, agent: profile) { result in
+                var reply = result.answer.map(Self.reply) ?? ChatReply()
+                reply.answer = result.output
+                reply.error = result.output == nil ? (result.error ?? "no answer") : nil
+                reply.costUSD = result.costIsComplete || result.costUSD > 0 ? result.costUSD : nil
                 completion(reply)
             }
         }
+    }
+
+    private static func routedTask(_ turn: ChatTurnRequest, kind: String, minQuality: Double, id: String) -> RoutedTask {
+        var task = RoutedTask(id: id, kind: kind, prompt: turn.message)
+        task.system = turn.system
+        task.history = turn.history
+        task.route = turn.route
+        task.models = turn.models
+        task.minQuality = minQuality
+        task.maxTokens = turn.maxTokens
+        return task
+    }
+
+    /// One routed task; the chosen external candidate streams to `onDelta`.
+    private static func route(_ task: RoutedTask, router: TaskRouter, onDelta: ((String) -> Void)?, completion: @escaping (ChatReply) -> Void) {
+        var streamed = false
+        router.run(task, onDelta: onDelta.map { deliver in { (text: String) in streamed = true; deliver(text) } }) { result in
+            var reply = Self.reply(result)
+            reply.streamed = streamed
+            completion(reply)
+        }
+    }
+
+    /// A routed task's result as a reply: the merged answer and the chosen candidate's details.
+    static func reply(_ result: RoutedTaskResult) -> ChatReply {
+        let stored = result.task
+        let chosen = stored.candidates.first { $0.chosen && $0.candidate.output == result.merged?.output }
+            ?? stored.candidates.first { $0.chosen }
+        return ChatReply(answer: result.merged?.output, error: result.merged == nil ? (result.error ?? "no answer") : nil,
+                         route: stored.arm, target: chosen?.candidate.target,
+                         score: result.merged == nil ? nil : chosen?.score, taskId: stored.taskId,
+                         tokens: chosen?.candidate.tokens, latencyMs: chosen?.candidate.latencyMs, costUSD: chosen?.candidate.costUSD)
     }
 }

@@ -47,6 +47,8 @@ public enum PipelineStepProgress: Sendable, Equatable {
     case routed(route: String, target: String)
     /// Every key is spent or cooling: the call waits until `etaMs` (epoch milliseconds).
     case waitingForQuota(etaMs: EpochMillis?)
+    /// What an agent's strategy is doing (a line of its trace: a cascade tier, a tool, a vote).
+    case note(String)
 }
 
 /// Runs one attempt of a step: the executor's only way out to handlers and models.

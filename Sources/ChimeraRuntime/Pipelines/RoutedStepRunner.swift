@@ -8,13 +8,15 @@ public final class RoutedStepRunner: PipelineStepRunner {
     private let coordinator: Coordinator
     /// The quality bar of steps that set none (the config's `jhade.min_quality`).
     public var defaultMinQuality = 0.6
-    /// Runs a routed task for an agent profile; nil: the task goes straight to the router with
-    /// the agent's JHADE bias.
-    public var agentRunner: ((RoutedTask, String, @escaping (RoutedTaskResult) -> Void) -> Void)?
+    /// The agent profiles steps name (`agent`); a step without one runs as `default`.
+    public var agents: AgentLibrary
+    private let agentRunner: AgentRunner
 
-    public init(router: TaskRouter, coordinator: Coordinator) {
+    public init(router: TaskRouter, coordinator: Coordinator, agents: AgentLibrary = AgentLibrary(profiles: AgentProfile.builtins)) {
         self.router = router
         self.coordinator = coordinator
+        self.agents = agents
+        agentRunner = AgentRunner(router: router)
     }
 
     public func run(_ request: PipelineStepRequest, progress: @escaping (PipelineStepProgress) -> Void,
@@ -39,10 +41,14 @@ public final class RoutedStepRunner: PipelineStepRunner {
             }
             return
         }
+        let agentName = step.agent ?? "default"
+        guard let profile = agents.profile(named: agentName) else {
+            return completion(PipelineStepAnswer(output: nil, error: agents.unknownAgentMessage(agentName)))
+        }
         var task = RoutedTask(id: taskId, kind: step.kind, prompt: request.prompt ?? "")
         task.system = request.system
-        task.agent = AgentBias.named(step.agent ?? "default")
-        task.minQuality = step.quality?.minScore ?? defaultMinQuality
+        task.agent = profile.bias
+        task.minQuality = step.quality?.minScore ?? profile.minQuality ?? defaultMinQuality
         task.route = step.route
         task.models = step.models
         task.reference = request.reference
@@ -58,14 +64,24 @@ public final class RoutedStepRunner: PipelineStepRunner {
             case .fail: break
             }
         }
-        let finish: (RoutedTaskResult) -> Void = { result in
+        guard profile.strategy != .default else {
+            // One routed task: JHADE's decision shows in the progress line as soon as it is made.
+            return router.run(task, onDecision: onDecision) { result in completion(Self.answer(result)) }
+        }
+        agentRunner.run(task, agent: profile, progress: { line in progress(.note(line)) }) { result in
             completion(Self.answer(result))
         }
-        if let agentRunner, let agent = step.agent {
-            agentRunner(task, agent, finish)
-        } else {
-            router.run(task, onDecision: onDecision, completion: finish)
-        }
+    }
+
+    /// An agent's result as a step answer: its output, every task it made, and the answering
+    /// task's route, target and score; the cost of all of them.
+    static func answer(_ result: AgentRunResult) -> PipelineStepAnswer {
+        var answer = result.answer.map(Self.answer) ?? PipelineStepAnswer(output: nil)
+        answer.output = result.output
+        answer.error = result.output == nil ? (result.error ?? "no answer") : nil
+        answer.taskIds = result.tasks.map(\.task.taskId)
+        answer.costUSD = result.costIsComplete || result.costUSD > 0 ? result.costUSD : nil
+        return answer
     }
 
     /// A routed task's result as a step answer: the merged output, and the chosen candidate's

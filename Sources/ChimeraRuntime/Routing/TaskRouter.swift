@@ -14,6 +14,9 @@ public struct RoutedTask: Sendable {
     /// models get them between the system message and the prompt, internal handlers as the
     /// input's `history` (`[{"role", "content"}]`). JHADE decides on the prompt alone.
     public var history: [ChatMessage] = []
+    /// Material for external models, put before the prompt in the user message (a specialized
+    /// agent's tool outputs). Internal handlers and the complexity estimate see the prompt alone.
+    public var context: String?
     public var agent = AgentBias(name: "default")
     /// The quality bar in [0, 1]: a candidate passes when its score reaches it.
     public var minQuality = 0.6
@@ -40,6 +43,15 @@ public struct RoutedTask: Sendable {
         self.id = id
         self.kind = kind
         self.prompt = prompt
+    }
+
+    /// What an external model is sent: the system message, then the context and the prompt.
+    var messages: [ChatMessage] {
+        var messages: [ChatMessage] = []
+        if let system { messages.append(ChatMessage(role: "system", content: system)) }
+        messages += history
+        messages.append(ChatMessage(role: "user", content: context.map { "\($0)\n\n\(prompt)" } ?? prompt))
+        return messages
     }
 }
 
@@ -81,6 +93,24 @@ public struct RoutedTaskResult: Sendable {
     public var storeError: String?
 }
 
+extension RoutedTaskResult {
+    /// The chosen candidate that gave the answer; without an answer, the first chosen candidate.
+    public var answeringCandidate: StoredCandidate? {
+        task.candidates.first { $0.chosen && $0.candidate.output == merged?.output } ?? task.candidates.first { $0.chosen }
+    }
+
+    /// What the candidates cost in USD, and whether every cost is known (an external answer
+    /// without usage accounting or catalog prices has none).
+    public var cost: (usd: Double, complete: Bool) {
+        var total = 0.0
+        var complete = true
+        for c in task.candidates {
+            if let usd = c.candidate.costUSD { total += usd } else if c.candidate.arm == .external, c.candidate.succeeded { complete = false }
+        }
+        return (total, complete)
+    }
+}
+
 /// Drives one task through JHADE and the mediator, on the coordinator's loop:
 ///
 /// ```
@@ -98,8 +128,10 @@ public final class TaskRouter {
     public let scorers: ScorerSet
     public let judge: JudgeSettings?
     public let customScorer: CustomScorerSettings?
-    private let coordinator: Coordinator
-    private let external: ExternalCallRunner?
+    /// Runs the internal handlers' tasks (and agents' tools).
+    public let coordinator: Coordinator
+    /// Makes the external calls; nil when no external route is configured.
+    public let external: ExternalCallRunner?
     private let store: RunStore
     private let clock: any WallClock
     private let logger: Logger
@@ -216,11 +248,7 @@ public final class TaskRouter {
             return done((Candidate(arm: .external, target: "-", output: "", errorKind: "unavailable", errorMessage: "no external route is configured", shadow: shadow), false, 0))
         }
         let task = state.task
-        var messages: [ChatMessage] = []
-        if let system = task.system { messages.append(ChatMessage(role: "system", content: system)) }
-        messages += task.history
-        messages.append(ChatMessage(role: "user", content: task.prompt))
-        var call = ExternalCall(messages: messages, models: state.chain, stream: onDelta != nil, priority: task.priority)
+        var call = ExternalCall(messages: task.messages, models: state.chain, stream: onDelta != nil, priority: task.priority)
         call.maxTokens = task.maxTokens
         call.temperature = task.temperature ?? (task.samples > 1 ? 0.9 : nil)
         let free = state.input.external?.free ?? false
@@ -453,11 +481,7 @@ public final class TaskRouter {
     /// expected cost from catalog prices, and quota pressure.
     private func externalOption(_ task: RoutedTask, notes: inout [String]) -> (ExternalOption?, [String]) {
         guard let external else { return (nil, []) }
-        var messages: [ChatMessage] = []
-        if let system = task.system { messages.append(ChatMessage(role: "system", content: system)) }
-        messages += task.history
-        messages.append(ChatMessage(role: "user", content: task.prompt))
-        var call = ExternalCall(messages: messages, models: task.models, priority: task.priority)
+        var call = ExternalCall(messages: task.messages, models: task.models, priority: task.priority)
         call.maxTokens = task.maxTokens
         var planNotes: [String] = []
         let chain: [String]

@@ -10,6 +10,24 @@ public enum FileIO {
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// Whether `path` is a directory (following symbolic links).
+    public static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// The names in directory `path` (not `.` and `..`), sorted by their bytes.
+    public static func directoryEntries(_ path: String) throws(Failure) -> [String] {
+        guard let directory = opendir(path) else { throw Failure(description: String(cString: strerror(errno))) }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+    }
+
     /// Reads a whole file, or standard input for `-`.
     public static func readAll(_ path: String) throws(Failure) -> [UInt8] {
         let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
@@ -70,18 +88,6 @@ public enum FileIO {
             let flags = fcntl(fd, F_GETFD)
             if flags >= 0, flags & FD_CLOEXEC == 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
         }
-    }
-
-    /// The names in directory `path` (without `.` and `..`), sorted by their UTF-8 bytes.
-    public static func directoryEntries(_ path: String) throws(Failure) -> [String] {
-        guard let dir = opendir(path) else { throw Failure(description: String(cString: strerror(errno))) }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
     /// The descriptors open in this process, ascending (from /proc/self/fd).
