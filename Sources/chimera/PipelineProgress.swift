@@ -74,7 +74,8 @@ final class PipelineProgress {
         case .reused(let step):
             emit(Self.line(step, reused: true))
         }
-        if live { redraw() }
+        // Live lines are redrawn by the timer: a burst of events does not flood the terminal,
+        // and a step shorter than a tick never gets one.
     }
 
     static func line(_ step: StoredPipelineStep, reused: Bool) -> String {
@@ -103,14 +104,11 @@ final class PipelineProgress {
 
     // MARK: Drawing
 
-    /// A line that stays: above the live block on a terminal.
+    /// A line that stays: on a terminal it replaces the live block, which the next tick draws
+    /// again below it.
     private func emit(_ line: String) {
-        if live {
-            clearLive()
-            FileIO.writeAll(Array((line + "\n").utf8), fd: 2)
-        } else {
-            FileIO.writeAll(Array((line + "\n").utf8), fd: 2)
-        }
+        if live { clearLive() }
+        FileIO.writeAll(Array((line + "\n").utf8), fd: 2)
     }
 
     private func clearLive() {
@@ -119,17 +117,23 @@ final class PipelineProgress {
         drawnLines = 0
     }
 
+    /// The terminal's width ($COLUMNS when set, else 80).
+    private let width = max(20, Int(ProcessEnvironment.current["COLUMNS"] ?? "") ?? 80)
+
     private func redraw() {
         guard live else { return }
         clearLive()
         let now = clock.now()
         var text = ""
         for (key, state) in running {
-            var line = "  ⋯ \(key) · \(state.agent) · \(state.route)"
-            if !state.target.isEmpty { line += " → \(state.target)" }
-            if let until = state.waitingUntil { line += " · waiting for quota, ETA \(Self.duration(until - now))" }
-            line += " · \(Self.duration(now - state.started))"
+            // Elapsed first: a line cut to the terminal's width keeps it.
+            var line = "  ⋯ \(key) · \(Self.duration(now - state.started))"
             if state.attempt > 1 { line += " · attempt \(state.attempt)" }
+            if let until = state.waitingUntil { line += " · waiting for quota, ETA \(Self.duration(until - now))" }
+            line += " · \(state.agent) · \(state.route)"
+            if !state.target.isEmpty { line += " → \(state.target)" }
+            // A wrapped line would break the cursor arithmetic that redraws the block.
+            if line.count >= width { line = String(line.prefix(width - 2)) + "…" }
             text += line + "\n"
         }
         drawnLines = running.count
