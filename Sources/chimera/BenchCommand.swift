@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (build with -c release for meaningful numbers).",
-        subcommands: [DispatchBench.self, KeysBench.self, GatewayBench.self, RoutingBench.self]
+        subcommands: [DispatchBench.self, KeysBench.self, GatewayBench.self, GatewayDirectClient.self, RoutingBench.self]
     )
 }
 

@@ -17,6 +17,14 @@ import Glibc
 /// durable ledger reservation → agent worker process over a pipe → HTTP → outcome back to the
 /// key pool and ledger). Both phases use a paid model, so the simulator's free-tier limits do
 /// not interfere; both are open-loop (requests are sent on schedule, not after the previous one).
+///
+/// Where the direct client runs (`--direct`) decides what "added" means. By default it runs in
+/// a process of its own (`chimera bench gateway-client`), as every real client of a remote API
+/// does and as Chimera's agent worker does: each request then wakes the simulator's process from
+/// another one in both phases. `in-process` shares the simulator's event-loop threads, so a
+/// request can be served without any wake-up — a path no real client has, which makes the
+/// direct baseline about 100 µs faster than any client outside the server can be and charges
+/// that to Chimera (docs/BENCHMARKS.md, Gateway).
 struct GatewayBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
@@ -29,8 +37,12 @@ struct GatewayBench: ParsableCommand {
     @Option(help: "Requests before each phase that are not measured.") var warmup = 500
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Also time each step of a call (client, worker, pipes) and report the median of each.") var breakdown = false
-    @Flag(help: "Run the direct phase's client on an event loop thread of its own, not on the simulator's (an agent worker's client never shares the simulator's).")
-    var directOwnThread = false
+    @Option(help: "Where the direct phase's client runs: own-process (default: like any client of a remote API, and like an agent worker), own-thread (in this process, on its own event loop), in-process (on the simulator's own event loop threads).")
+    var direct = DirectPlacement.ownProcess
+
+    enum DirectPlacement: String, ExpressibleByArgument, CaseIterable {
+        case ownProcess = "own-process", ownThread = "own-thread", inProcess = "in-process"
+    }
 
     static let model = "openai/gpt-4o-mini"
 
@@ -47,7 +59,13 @@ struct GatewayBench: ParsableCommand {
         let base = try runBlocking { _ = try await simulator.start(port: 0); return simulator.baseURL }
         defer { _ = try? runBlocking { await simulator.stop() } }
         if !json { printLine("… simulator at \(base); direct phase: \(total) requests at \(rate)/s") }
-        let direct = try runBlocking { try await Self.direct(base: base, rate: rate, count: total, warmup: warmup, ownThread: directOwnThread) }
+        let direct: (latencies: [Double], steps: [[UInt64]])
+        switch self.direct {
+        case .ownProcess: direct = try Self.directInChildProcess(base: base, rate: rate, count: total, warmup: warmup)
+        case .ownThread, .inProcess:
+            let ownThread = self.direct == .ownThread
+            direct = try runBlocking { try await Self.direct(base: base, rate: rate, count: total, warmup: warmup, ownThread: ownThread) }
+        }
         if !json { printLine("… through Chimera: \(total) requests at \(rate)/s, \(workers) agent workers") }
         let through = try throughChimera(base: base, count: total)
         var report = Report(rate: rate, direct: direct.latencies, chimera: through.latencies, failures: through.failures)
@@ -90,6 +108,36 @@ struct GatewayBench: ParsableCommand {
             for await (latency, instants) in group { out.append(latency); steps.append(instants) }
             return (out, steps)
         }
+    }
+
+    /// The direct phase in a child process (`chimera bench gateway-client`), which prints its
+    /// latencies and step instants as one JSON object.
+    static func directInChildProcess(base: String, rate: Int, count: Int, warmup: Int) throws -> (latencies: [Double], steps: [[UInt64]]) {
+        let loop = try EventLoop()
+        let pipes = ["stdin", "stdout", "stderr"].map { PipeStream(loop: loop, label: $0) }
+        var output: [UInt8] = []
+        var status: ChildExitStatus?
+        _ = try ChildProcess(loop: loop, options: .init(executable: FileIO.executablePath(), arguments: [
+            "bench", "gateway-client", "--url", base, "--rate", String(rate), "--count", String(count), "--warmup", String(warmup),
+        ]), stdin: pipes[0], stdout: pipes[1], stderr: pipes[2]) { status = $0 }
+        pipes[0].close()
+        try pipes[1].startReading { event in
+            if case .data(let bytes) = event { output.append(contentsOf: bytes) } else { pipes[1].close() }
+        }
+        try pipes[2].startReading { event in
+            if case .data(let bytes) = event { FileIO.writeAll(Array(bytes), fd: 2) } else { pipes[2].close() }
+        }
+        loop.run()
+        try loop.close()
+        guard let status, status.code == 0, status.signal == 0, let value = try? JSONParser.parse(output).value,
+              case .array(let latencies)? = value["latencies"], case .array(let steps)? = value["steps"] else {
+            throw ValidationError("the direct client process failed (\(status.map { "\($0)" } ?? "it did not exit"))")
+        }
+        let rows = steps.map { row -> [UInt64] in
+            guard case .array(let items) = row else { return [] }
+            return items.map { UInt64($0.numberValue ?? 0) }
+        }
+        return (latencies.compactMap(\.numberValue), rows)
     }
 
     // MARK: Through Chimera
@@ -313,5 +361,28 @@ struct GatewayBench: ParsableCommand {
                 JSONMember("failures", .number(Double(failures))),
             ] + (breakdown.map { [JSONMember("breakdown", $0.json)] } ?? []))
         }
+    }
+}
+
+/// `chimera bench gateway-client` (hidden): the direct phase of `bench gateway` in a process of
+/// its own; prints `{"latencies": [µs…], "steps": [[instants…]…]}`.
+struct GatewayDirectClient: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "gateway-client", abstract: "The direct phase of bench gateway, in its own process.",
+                                                    shouldDisplay: false)
+
+    @Option var url: String
+    @Option var rate: Int
+    @Option var count: Int
+    @Option var warmup: Int
+
+    func run() throws {
+        let (latencies, steps) = try runBlocking { [url, rate, count, warmup] in
+            try await GatewayBench.direct(base: url, rate: rate, count: count, warmup: warmup, ownThread: true)
+        }
+        let value = JSONValue.object([
+            JSONMember("latencies", .array(latencies.map { .number(($0 * 10).rounded() / 10) })),
+            JSONMember("steps", .array(steps.map { .array($0.map { .number(Double($0)) }) })),
+        ])
+        printLine(value.serialized)
     }
 }
