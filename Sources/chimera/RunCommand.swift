@@ -131,6 +131,16 @@ struct RunCommand: ParsableCommand {
             printError("\(path): \(problems.count) problem\(problems.count == 1 ? "" : "s"); nothing was run")
             throw ExitCode(ExitCodes.taskFailed)
         }
+        // A specialized agent takes only its kinds: better said now than after the steps before it ran.
+        let refused = pipeline.steps.compactMap { step -> String? in
+            guard step.handler == nil, let name = step.agent, let reason = library.profile(named: name)?.refusal(kind: step.kind) else { return nil }
+            return "\(path): step \"\(step.id)\": \(reason)"
+        }
+        if !refused.isEmpty {
+            for line in refused { printError(line) }
+            printError("\(path): nothing was run")
+            throw ExitCode(ExitCodes.taskFailed)
+        }
 
         // Inputs, and the run's row.
         let runId: String

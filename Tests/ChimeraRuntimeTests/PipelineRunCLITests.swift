@@ -93,6 +93,14 @@ struct PipelineRunCLITests {
         #expect(invalid.stderrText.contains("needs unknown step \"sumary\""), "\(invalid.stderrText)")
         #expect(invalid.stderrText.contains("nothing was run"))
         #expect(requests(sim) == 0)
+
+        // A specialized agent refuses a kind it does not take, before any step runs.
+        let refusing = write(Self.brief.replacingOccurrences(of: "\"id\": \"headline\",", with: "\"id\": \"headline\", \"agent\": \"news-analyst\", \"kind\": \"write\","),
+                             in: box, name: "refusing.json")
+        let refused = try await helpers.chimera(["run", refusing, "--input", "text=x", "--agents", Paths.packageRoot + "/Agents"], environment: env)
+        #expect(refused.status == ChildExitStatus(code: 1, signal: 0), "\(refused.stderrText)")
+        #expect(refused.stderrText.contains("step \"headline\": agent news-analyst (specialized) does not take tasks of kind \"write\""), "\(refused.stderrText)")
+        #expect(requests(sim) == 0)
         await sim.stop()
     }
 
