@@ -127,12 +127,26 @@ public final class OpenRouterClient: Sendable {
     /// The largest non-streamed body read (a chat reply or the model list).
     public static let maxBodyBytes = 32 << 20
 
-    /// A thread of its own (`ownThread`), shut down with the client; nil: NIO's shared loops.
+    /// A thread of its own (`ownThread`), shut down with the client; nil: NIO's shared loops, or a
+    /// caller's group (`sharing:`).
     private let ownGroup: MultiThreadedEventLoopGroup?
 
     /// - Parameter ownThread: run this client on an event loop thread of its own instead of one of
     ///   NIO's shared loops (which an in-process server, such as the simulator, may be using too).
-    public init(endpoint: ProviderEndpoint, timeouts: CallTimeouts = CallTimeouts(), maxConnectionsPerHost: Int = 64, ownThread: Bool = false) {
+    public convenience init(endpoint: ProviderEndpoint, timeouts: CallTimeouts = CallTimeouts(), maxConnectionsPerHost: Int = 64, ownThread: Bool = false) {
+        let group = ownThread ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+        self.init(endpoint: endpoint, timeouts: timeouts, maxConnectionsPerHost: maxConnectionsPerHost, group: group, ownsGroup: group != nil)
+    }
+
+    /// A client whose calls, connections and callbacks run on `eventLoop` (its group is not shut
+    /// down with the client): an agent worker whose protocol I/O runs on the same loop then
+    /// makes a call without any thread hop.
+    public convenience init(endpoint: ProviderEndpoint, timeouts: CallTimeouts = CallTimeouts(), maxConnectionsPerHost: Int = 64,
+                            sharing group: MultiThreadedEventLoopGroup) {
+        self.init(endpoint: endpoint, timeouts: timeouts, maxConnectionsPerHost: maxConnectionsPerHost, group: group, ownsGroup: false)
+    }
+
+    private init(endpoint: ProviderEndpoint, timeouts: CallTimeouts, maxConnectionsPerHost: Int, group: MultiThreadedEventLoopGroup?, ownsGroup: Bool) {
         self.endpoint = endpoint
         self.timeouts = timeouts
         var configuration = HTTPClient.Configuration()
@@ -140,11 +154,11 @@ public final class OpenRouterClient: Sendable {
         // The default of 8 connections per host queues concurrent calls behind each other.
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnectionsPerHost)
         configuration.decompression = .disabled
-        ownGroup = ownThread ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
-        http = HTTPClient(eventLoopGroupProvider: ownGroup.map { .shared($0) } ?? .singleton, configuration: configuration)
+        ownGroup = ownsGroup ? group : nil
+        http = HTTPClient(eventLoopGroupProvider: group.map { .shared($0) } ?? .singleton, configuration: configuration)
         // One loop per client: a response never hops from its connection's loop to another one
         // (clients of different endpoints spread over the group's loops).
-        eventLoop = (ownGroup ?? HTTPClient.defaultEventLoopGroup).next()
+        eventLoop = (group ?? HTTPClient.defaultEventLoopGroup).next()
         chatURL = endpoint.baseURL + "/chat/completions"
         var headers = HTTPHeaders()
         for header in endpoint.headers { headers.add(name: header.name, value: header.value) }
@@ -216,7 +230,7 @@ public final class OpenRouterClient: Sendable {
         // "overflow" connection whenever no idle one is on that loop, and measurably did (one new
         // connection every few calls). Preferring the loop makes every pooled connection start on
         // it, since all of this client's requests prefer the same loop.
-        eventLoop.execute { [http, eventLoop] in
+        let start: @Sendable () -> Void = { [http, eventLoop] in
             handler.startTimers(on: eventLoop)
             let task = http.execute(request: request, delegate: handler, eventLoop: .delegate(on: eventLoop))
             handler.task = task
@@ -228,6 +242,8 @@ public final class OpenRouterClient: Sendable {
             }
             call.attach(task)
         }
+        // Called on the loop already (an agent worker whose I/O runs there): no hop at all.
+        if eventLoop.inEventLoop { start() } else { eventLoop.execute(start) }
     }
 
     // MARK: Catalog and keys

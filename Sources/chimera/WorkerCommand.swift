@@ -23,6 +23,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Run as an agent worker for this agent profile: also serve llm.chat (external calls).")
     var agent: String?
 
+    @Flag(help: "With --agent: serve only llm.chat, with stdin and stdout on the HTTP client's event loop (no thread hop per call).")
+    var nio = false
+
     func validate() throws {
         guard maxConcurrency >= 1 else { throw ValidationError("--max-concurrency must be at least 1") }
         guard maxLineBytes >= 1024 else { throw ValidationError("--max-line-bytes must be at least 1024") }
@@ -30,6 +33,15 @@ struct WorkerCommand: ParsableCommand {
 
     func run() throws {
         // Taken before the loop opens anything: what this process inherited from its parent.
+        if nio, agent != nil, !testHandlers {
+            do {
+                try NIOAgentWorker.run(name: name, maxConcurrency: maxConcurrency, maxLineBytes: maxLineBytes)
+            } catch {
+                printError("chimera worker: \(error) (stdin and stdout must be pipes: the coordinator starts workers)")
+                throw ExitCode(ExitCodes.usage)
+            }
+            return
+        }
         let inherited = FileIO.openDescriptors()
         let loop = try EventLoop()
         var options = WorkerServer.Options()

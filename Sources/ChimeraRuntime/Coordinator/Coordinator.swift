@@ -262,7 +262,16 @@ public final class Coordinator {
         }
         var arguments = ["worker", "--name", "chimera-builtin"]
         if pool.testHandlers { arguments.append("--test-handlers") }
-        if let agent = pool.agent { arguments += ["--agent", agent] }
+        if let agent = pool.agent {
+            arguments += ["--agent", agent]
+            // A pool serving only external calls gets workers whose pipes run on the HTTP client's
+            // event loop (NIOAgentWorker): no thread hop per call. CHIMERA_AGENT_IO=libuv keeps the
+            // general worker, for comparison.
+            if Set(pool.handlers) == Set(BuiltinHandlerNames.agent), !pool.testHandlers,
+               ProcessEnvironment.current["CHIMERA_AGENT_IO"] != "libuv" {
+                arguments.append("--nio")
+            }
+        }
         if let concurrency = pool.maxConcurrency { arguments += ["--max-concurrency", String(concurrency)] }
         arguments += ["--max-line-bytes", String(settings.maxLineBytes)]
         var options = ChildProcess.Options(executable: workerExecutable, arguments: arguments, environment: pool.environment)

@@ -146,7 +146,8 @@ public final class ExternalChatHandler: WorkerHandler {
         return client
     }
 
-    private struct ClientKey {
+    /// What one client (one connection pool) is made for: base URL, headers, timeouts.
+    struct ClientKey {
         let baseURL: String
         let headers: [(name: String, value: String)]
         let timeouts: (Int64, Int64, Int64, Int64)
