@@ -76,6 +76,24 @@ struct AskTests {
         try text.split(separator: "\n").map { try JSONParser.parse(String($0)) }
     }
 
+    /// Agent pools serving only `llm.chat` run `NIOAgentWorker`; `CHIMERA_AGENT_IO=libuv` (and
+    /// any pool that also serves built-in handlers) runs the general worker: both answer alike.
+    @Test func theGeneralWorker_answersStreamedAndNot_asTheNIOWorkerDoes() async throws {
+        let sim = OpenRouterSimulator(config: Self.simulatorConfig())
+        _ = try await sim.start()
+        let box = KeysSandbox(config: Self.config())
+        var env = environment(box, sim)
+        env["CHIMERA_AGENT_IO"] = "libuv"
+        let plain = try await chimera(["ask", "Hello there"], environment: env)
+        #expect(plain.status == ChildExitStatus(code: 0, signal: 0), "\(plain.stderrText)")
+        #expect(plain.stdoutText == "Simulated reply to: Hello there\n")
+        let streamed = try await chimera(["ask", "--stream", "Stream this"], environment: env)
+        #expect(streamed.stdoutText.hasPrefix("Simulated reply to: Stream this"), "\(streamed.stdoutText)")
+        let failed = try await chimera(["ask", "--json", "--model", Self.free, "[[sim:status=400]] nope"], environment: env)
+        #expect(try lines(failed.stdoutText).first?["error"]?["kind"]?.stringValue == "bad_request", "\(failed.stdoutText)")
+        await sim.stop()
+    }
+
     @Test func oneCall_nonStreamAndStream_answerFromTheSimulator() async throws {
         let sim = OpenRouterSimulator(config: Self.simulatorConfig())
         _ = try await sim.start()
