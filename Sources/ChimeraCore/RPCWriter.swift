@@ -28,6 +28,29 @@ public enum RPCWriter {
         out.append(contentsOf: "}\n".utf8)
     }
 
+    /// The `task/delta` notification for task `id`: `{"id":ID,"delta":"TEXT"}`.
+    public static func taskDelta(id: Int64, text: String, to out: inout [UInt8]) {
+        var params: [UInt8] = Array(#"{"id":"#.utf8)
+        appendInteger(id, to: &params)
+        params.append(contentsOf: #","delta":"#.utf8)
+        JSONValue.writeString(text, to: &params)
+        params.append(UInt8(ascii: "}"))
+        notification(method: RPCMethod.taskDelta, params: params, to: &out)
+    }
+
+    /// The `initialize` result a worker answers with: protocol version, its name, its handlers
+    /// (each `{"name", "kinds", …extra}`) and how many tasks it takes at once.
+    public static func handshake(name: String, handlers: [(name: String, kinds: [String], extra: [JSONMember])], maxConcurrency: Int) -> String {
+        JSONValue.object([
+            JSONMember("protocol_version", .number(Double(RPCMethod.protocolVersion))),
+            JSONMember("name", .string(name)),
+            JSONMember("handlers", .array(handlers.map { handler in
+                .object([JSONMember("name", .string(handler.name)), JSONMember("kinds", .array(handler.kinds.map { .string($0) }))] + handler.extra)
+            })),
+            JSONMember("max_concurrency", .number(Double(maxConcurrency))),
+        ]).serialized
+    }
+
     /// The `task/run` request, written field by field because it is the hot path.
     ///
     /// - Parameters:

@@ -136,14 +136,8 @@ private final class AgentProtocolHandler: ChannelInboundHandler, @unchecked Send
             pinned = true
             CPUAffinity.pinCallingThread(slot: CPUAffinity.slot(workerName: workerName))
         }
-        let handler = JSONValue.object([JSONMember("name", .string(ExternalChatHandler.handlerName)),
-                                        JSONMember("kinds", .array([.string(ExternalChatHandler.handlerName)]))])
-        result(id, JSONValue.object([
-            JSONMember("protocol_version", .number(Double(RPCMethod.protocolVersion))),
-            JSONMember("name", .string(name)),
-            JSONMember("handlers", .array([handler])),
-            JSONMember("max_concurrency", .number(Double(maxConcurrency))),
-        ]).serialized)
+        result(id, RPCWriter.handshake(name: name, handlers: [(ExternalChatHandler.handlerName, [ExternalChatHandler.handlerName], [])],
+                                       maxConcurrency: maxConcurrency))
     }
 
     private func runTask(id: RPCEnvelope.ID, params: UnsafeRawBufferPointer?) {
@@ -214,12 +208,7 @@ private final class AgentProtocolHandler: ChannelInboundHandler, @unchecked Send
 
     private func delta(_ id: RPCEnvelope.ID, _ text: String) {
         guard calls[id] != nil, case .number(let n) = id else { return }
-        var params: [UInt8] = Array(#"{"id":"#.utf8)
-        RPCWriter.appendInteger(n, to: &params)
-        params.append(contentsOf: #","delta":"#.utf8)
-        JSONValue.writeString(text, to: &params)
-        params.append(UInt8(ascii: "}"))
-        RPCWriter.notification(method: RPCMethod.taskDelta, params: params, to: &pending)
+        RPCWriter.taskDelta(id: n, text: text, to: &pending)
         flush()
     }
 

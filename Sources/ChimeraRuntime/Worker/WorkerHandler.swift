@@ -88,12 +88,7 @@ public final class HandlerResponder {
     /// Streams a piece of output before the answer (`task/delta`).
     public func delta(_ text: String) {
         guard !isFinished, case .number(let n) = id else { return }
-        var params: [UInt8] = Array(#"{"id":"#.utf8)
-        RPCWriter.appendInteger(n, to: &params)
-        params.append(contentsOf: #","delta":"#.utf8)
-        JSONValue.writeString(text, to: &params)
-        params.append(UInt8(ascii: "}"))
-        server.stdout.withOutgoingBuffer { RPCWriter.notification(method: RPCMethod.taskDelta, params: params, to: &$0) }
+        server.stdout.withOutgoingBuffer { RPCWriter.taskDelta(id: n, text: text, to: &$0) }
     }
 
     /// Called after the answer is written: finishing may stop the server (input ended, last task).

@@ -112,19 +112,11 @@ public final class WorkerServer {
                 if let key, key.equals("worker") { workerName = JSONParser.decodeString(UnsafeRawBufferPointer(rebasing: params[range])) }
             }
         }
-        var handlersJSON: [JSONValue] = []
-        for name in handlerOrder {
+        let described = handlerOrder.map { name in
             let handler = handlers[name]!
-            let extra = (handler as? any DescribedHandler)?.handshakeMembers ?? []
-            handlersJSON.append(.object([JSONMember("name", .string(name)), JSONMember("kinds", .array(handler.kinds.map { .string($0) }))] + extra))
+            return (name: name, kinds: handler.kinds, extra: (handler as? any DescribedHandler)?.handshakeMembers ?? [])
         }
-        let result = JSONValue.object([
-            JSONMember("protocol_version", .number(Double(RPCMethod.protocolVersion))),
-            JSONMember("name", .string(options.name)),
-            JSONMember("handlers", .array(handlersJSON)),
-            JSONMember("max_concurrency", .number(Double(options.maxConcurrency))),
-        ])
-        self.result(id: id, result.serialized)
+        result(id: id, RPCWriter.handshake(name: options.name, handlers: described, maxConcurrency: options.maxConcurrency))
     }
 
     private func runTask(id: RPCEnvelope.ID, params: UnsafeRawBufferPointer?) {
