@@ -1,6 +1,9 @@
 import ArgumentParser
 import ChimeraRuntime
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct Chimera: ParsableCommand {
@@ -11,6 +14,22 @@ struct Chimera: ParsableCommand {
                       ChatCommand.self, AgentsCommand.self, ExplainCommand.self, ReportCommand.self, ModelsCommand.self, BenchCommand.self,
                       WorkerCommand.self, SimCommand.self]
     )
+
+    /// Runs the command. Usage errors the argument parser finds (a bad flag, a failed
+    /// `validate()`) exit 2 like every other usage error of chimera (``ExitCodes/usage``),
+    /// not the parser's 64, so scripts see one code for "called wrongly".
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileIO.writeAll(Array((fullMessage(for: error) + "\n").utf8), fd: 2)
+                Glibc.exit(ExitCodes.usage)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Exit codes shared by every command.
