@@ -156,8 +156,8 @@ struct ChatCommand: ParsableCommand {
         let engine = DecisionEngine(config.jhade, noLearn: noLearn, shadow: 0)
         let router = TaskRouter(coordinator: coordinator, external: runner, handlers: handlers, store: store, engine: engine,
                                 scorers: ScorerSet([(FormatScorer(), 1)]), seed: seed, clock: clock, logger: logger)
-        let responder = ChatResponders.agents(library, router: router, kind: Self.kind, minQuality: minQuality ?? config.jhade.minQuality,
-                                              newTaskId: TaskCommand.newTaskId)
+        let responder = ChatResponders.agents(library, router: router, kind: Self.kind, minQuality: minQuality,
+                                              defaultMinQuality: config.jhade.minQuality, newTaskId: TaskCommand.newTaskId)
         let budget: ([String]) -> Int = { [contextTokens] chain in
             if let contextTokens { return contextTokens }
             guard let first = chain.first else { return Self.defaultContextTokens }

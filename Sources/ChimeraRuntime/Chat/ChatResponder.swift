@@ -95,14 +95,17 @@ public enum ChatResponders {
     /// profile's system prompt, models and route apply, and its strategy runs — a `default`
     /// profile is one routed task whose external answer streams; the other strategies make
     /// several calls and answer whole. An unknown agent is an error reply naming the known ones.
-    public static func agents(_ library: AgentLibrary, router: TaskRouter, kind: String = "chat", minQuality: Double,
+    ///
+    /// The quality bar is `minQuality` when given (`--min-quality`), else the profile's, else
+    /// `defaultMinQuality` (the config's), as for `chimera task`.
+    public static func agents(_ library: AgentLibrary, router: TaskRouter, kind: String = "chat", minQuality: Double?, defaultMinQuality: Double,
                               newTaskId: @escaping () -> String) -> ChatResponder {
         let runner = AgentRunner(router: router)
         return { turn, onDelta, completion in
             guard let profile = library.profile(named: turn.agent) else {
                 return completion(ChatReply(error: library.unknownAgentMessage(turn.agent)))
             }
-            var task = routedTask(turn, kind: kind, minQuality: profile.minQuality ?? minQuality, id: newTaskId())
+            var task = routedTask(turn, kind: kind, minQuality: minQuality ?? profile.minQuality ?? defaultMinQuality, id: newTaskId())
             guard profile.strategy != .default else {
                 return route(AgentRunner.prepare(task, profile), router: router, onDelta: onDelta, completion: completion)
             }
