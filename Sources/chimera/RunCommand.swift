@@ -228,6 +228,7 @@ struct RunCommand: ParsableCommand {
         executor.itemWindow = parallelItems
 
         var result: PipelineRunResult?
+        var stopped: ExitCode?
         do {
             try runOrderedBatch(count: 1, window: 1, loop: loop, coordinator: coordinator, finishedReason: "pipeline finished", onShutdown: {
                 executor.stop(reason: "interrupted")
@@ -241,12 +242,16 @@ struct RunCommand: ParsableCommand {
                     finish("", outcome.status != "succeeded")
                 }
             }
-        } catch let exit as ExitCode where exit.rawValue == ExitCodes.taskFailed {
-            // Reported below with the run's details.
+        } catch let exit as ExitCode {
+            // A failed step is reported below with the run's details; after a signal (0 or 3) or
+            // when the coordinator cannot start (2), the code is kept for the end.
+            if exit.rawValue != ExitCodes.taskFailed { stopped = exit }
         }
-        guard let result else { throw ExitCode(ExitCodes.interrupted) }
+        guard let result else { throw stopped ?? ExitCode(ExitCodes.interrupted) }
         try report(result, pipeline: pipeline)
-        if result.status != "succeeded" { throw ExitCode(ExitCodes.taskFailed) }
+        if let stopped, stopped.rawValue == ExitCodes.usage { throw stopped }
+        // A run a signal stopped did not finish, however cleanly it drained: exit 3.
+        if result.status != "succeeded" { throw ExitCode(stopped == nil ? ExitCodes.taskFailed : ExitCodes.interrupted) }
     }
 
     // MARK: Output

@@ -176,6 +176,37 @@ struct PipelineExecutorTests {
         #expect(result.steps["none"]?.status == "skipped", "no item passed: the step is skipped")
     }
 
+    @Test func aStop_letsRunningStepsFinish_andFailsTheRun_onlyIfWorkWasLeft() throws {
+        for stopAt in ["a", "b"] {
+            let box = try StoreBox()
+            let pipeline = PipelineDefinition(name: "stop", steps: [Self.step("a", "a"), Self.step("b", "b", needs: ["a"])])
+            try box.store.startPipelineRun(StoredPipelineRun(runId: "r_test", pipeline: "stop", file: "/tmp/p.json", definition: [],
+                                                             inputs: .object([]), status: "running", startedAt: 1))
+            let loop = try EventLoop()
+            var executor: PipelineExecutor?
+            let runner = ScriptedRunner(loop: loop) { request in
+                // A signal arrives while this step runs.
+                if request.step.id == stopAt { executor?.stop(reason: "interrupted") }
+                return PipelineStepAnswer(output: request.step.id.uppercased())
+            }
+            executor = PipelineExecutor(pipeline: pipeline, runId: "r_test", inputs: .object([]), store: box.store, runner: runner, loop: loop,
+                                        clock: SystemWallClock(), logger: Logger(label: "test"))
+            var result: PipelineRunResult?
+            executor?.start { result = $0 }
+            loop.run()
+            try loop.close()
+            let ended = try #require(result)
+            if stopAt == "a" {
+                #expect(runner.started == ["a"], "b is not started after the stop")
+                #expect(ended.steps["a"]?.status == "succeeded", "the running step finished and was checkpointed")
+                #expect(ended.status == "failed" && ended.error == "interrupted before b ran")
+            } else {
+                #expect(runner.started == ["a", "b"])
+                #expect(ended.status == "succeeded", "nothing was left to run: \(ended.error ?? "")")
+            }
+        }
+    }
+
     @Test func aFailedAttempt_isRetried_andTheRunSucceeds() throws {
         let box = try StoreBox()
         let pipeline = PipelineDefinition(name: "retry", steps: [

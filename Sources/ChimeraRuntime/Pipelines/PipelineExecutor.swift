@@ -124,6 +124,7 @@ public final class PipelineExecutor {
     private var itemResults: [String: [StoredPipelineStep]] = [:]
     private var running = 0
     private var failure: String?
+    private var stopReason: String?
     private var ranHere = 0
     private var liveTimers: [ObjectIdentifier: Timer] = [:]
     private var completion: ((PipelineRunResult) -> Void)?
@@ -154,22 +155,26 @@ public final class PipelineExecutor {
         schedule()
     }
 
-    /// Stops starting new work (a signal arrived); the run fails once running steps finish.
+    /// Stops starting new work (a signal arrived). Running steps finish and are checkpointed;
+    /// the run then fails if any step was left unrun, and succeeds if none was.
     public func stop(reason: String) {
-        if failure == nil { failure = reason }
+        if stopReason == nil { stopReason = reason }
         schedule()
     }
+
+    /// Why nothing new starts: a step failed, or the run was stopped.
+    private var halted: Bool { failure != nil || stopReason != nil }
 
     // MARK: Scheduling
 
     private func schedule() {
         guard !finished else { return }
-        if failure == nil {
+        if !halted {
             var progressed = true
             while progressed {  // a skipped or reused step can make more steps ready at once
                 progressed = false
                 for step in pipeline.steps {
-                    guard case .waiting = states[step.id]!, failure == nil else { continue }
+                    guard case .waiting = states[step.id]!, !halted else { continue }
                     let needs = step.needs.map { states[$0]! }
                     guard needs.allSatisfy({ if case .done = $0 { true } else { false } }) else { continue }
                     let needed = needs.compactMap { state -> StoredPipelineStep? in if case .done(let s) = state { s } else { nil } }
@@ -182,7 +187,9 @@ public final class PipelineExecutor {
         guard running == 0 else { return }
         let unfinished = pipeline.steps.filter { if case .done = states[$0.id]! { false } else { true } }
         if failure == nil, !unfinished.isEmpty {
-            failure = "steps \(unfinished.map(\.id).joined(separator: ", ")) could not start"  // unreachable for a validated DAG
+            let steps = unfinished.map(\.id).joined(separator: ", ")
+            // Without a stop this is unreachable for a validated DAG.
+            failure = stopReason.map { "\($0) before \(steps) ran" } ?? "steps \(steps) could not start"
         }
         finish()
     }
@@ -239,7 +246,7 @@ public final class PipelineExecutor {
 
     private func pumpItems(_ run: StepRun) {
         guard let items = run.items else { return }
-        while run.inFlight < itemWindow, failure == nil, let next = (run.nextItem..<items.count).first(where: { run.results[$0] == nil }) {
+        while run.inFlight < itemWindow, !halted, let next = (run.nextItem..<items.count).first(where: { run.results[$0] == nil }) {
             run.nextItem = next + 1
             if let when = run.step.when {
                 let now = clock.now()
@@ -264,7 +271,7 @@ public final class PipelineExecutor {
             run.inFlight += 1
             attempt(run, item: next, number: 1)
         }
-        if run.inFlight == 0, run.nextItem >= items.count || failure != nil || run.results.count == items.count {
+        if run.inFlight == 0, run.nextItem >= items.count || halted || run.results.count == items.count {
             finishForeach(run)
         }
     }
@@ -343,7 +350,7 @@ public final class PipelineExecutor {
         let why = error ?? "no answer"
         _ = run.taskIds(key, adding: answer.taskIds)
         _ = run.cost(key, adding: answer.costUSD)
-        if number < step.retry.maxAttempts, failure == nil {
+        if number < step.retry.maxAttempts, !halted {
             let delay = step.retry.backoffMs << Int64(min(number - 1, 16))
             onEvent(.retrying(key: key, attempt: number, error: why, delayMs: delay))
             let timer = Timer(loop: loop)
@@ -395,7 +402,8 @@ public final class PipelineExecutor {
         running -= 1
         guard results.allSatisfy({ $0?.status == "succeeded" || $0?.status == "skipped" }) else {
             let failed = results.enumerated().first { $0.element?.status == "failed" }
-            let error = failed.map { "item \($0.offset) failed: \($0.element?.error ?? "no answer")" } ?? "not every item ran"
+            let error = failed.map { "item \($0.offset) failed: \($0.element?.error ?? "no answer")" }
+                ?? stopReason.map { "\($0) before every item ran" } ?? "not every item ran"
             return complete(step, StoredPipelineStep(key: step.id, stepId: step.id, status: "failed", attempts: 1, startedAt: run.started,
                                                      finishedAt: now, error: error))
         }
