@@ -38,12 +38,10 @@ struct ChatCommand: ParsableCommand {
     static let defaultSystem = "You are Chimera, a helpful assistant. Answer clearly and concisely."
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var routing: RoutingOptions
 
     @Option(help: "Agent profile answering (default: the session's, else default).")
     var agent: String?
-
-    @Option(help: "Agent profiles directory (default: $CHIMERA_AGENTS, else ./Agents when it exists).")
-    var agents: String?
 
     @Option(help: "Session to resume or create.")
     var session = "default"
@@ -75,15 +73,6 @@ struct ChatCommand: ParsableCommand {
     @Flag(help: "Script mode with one JSON object per answer.")
     var json = false
 
-    @Flag(help: "Freeze learning: decide on posterior means, and do not update the statistics.")
-    var noLearn = false
-
-    @Option(help: "Seed of JHADE's sampling.")
-    var seed: UInt64 = 0x4A48_4144
-
-    @Option(help: "API base URL (default: $OPENROUTER_BASE_URL, else the config's openrouter.base_url, else https://openrouter.ai/api/v1).")
-    var baseURL: String?
-
     @Option(help: "Agent workers to start for external calls.")
     var workers = 1
 
@@ -110,7 +99,7 @@ struct ChatCommand: ParsableCommand {
         let environment = ProcessEnvironment.current
         let library: AgentLibrary
         do {
-            library = try AgentLibrary.load(directory: agents, environment: environment)
+            library = try AgentLibrary.load(directory: routing.agents, environment: environment)
         } catch {
             printError("\(error)")
             throw ExitCode(ExitCodes.usage)
@@ -145,7 +134,7 @@ struct ChatCommand: ParsableCommand {
         let loop = try EventLoop()
         let external: ExternalSetup
         do {
-            external = try ExternalSetup.open(config: config, baseURL: baseURL, chain: chatSession.models, loop: loop, clock: clock,
+            external = try ExternalSetup.open(config: config, baseURL: routing.baseURL, chain: chatSession.models, loop: loop, clock: clock,
                                               environment: environment, logger: logger, requireKeys: chatSession.route == "external")
         } catch {
             try? loop.close()
@@ -153,9 +142,9 @@ struct ChatCommand: ParsableCommand {
         }
         let coordinator = Coordinator(loop: loop, config: config, workerExecutable: FileIO.executablePath(), logger: logger)
         let runner = ExternalCallRunner(coordinator: coordinator, routes: external.routes, loop: loop, clock: clock, logger: logger)
-        let engine = DecisionEngine(config.jhade, noLearn: noLearn, shadow: 0)
+        let engine = DecisionEngine(config.jhade, noLearn: routing.noLearn, shadow: 0)
         let router = TaskRouter(coordinator: coordinator, external: runner, handlers: handlers, store: store, engine: engine,
-                                scorers: ScorerSet([(FormatScorer(), 1)]), seed: seed, clock: clock, logger: logger)
+                                scorers: ScorerSet([(FormatScorer(), 1)]), seed: routing.seed, clock: clock, logger: logger)
         let responder = ChatResponders.agents(library, router: router, kind: Self.kind, minQuality: minQuality,
                                               defaultMinQuality: config.jhade.minQuality, newTaskId: TaskCommand.newTaskId)
         let budget: ([String]) -> Int = { [contextTokens] chain in

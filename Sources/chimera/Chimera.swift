@@ -69,6 +69,21 @@ struct CommonOptions: ParsableArguments {
     }
 }
 
+/// Options of the commands that route tasks through JHADE (`task`, `run`, `chat`).
+struct RoutingOptions: ParsableArguments {
+    @Option(help: "Agent profiles directory, one NAME.json each (default: $CHIMERA_AGENTS, else ./Agents when it exists).")
+    var agents: String?
+
+    @Flag(help: "Freeze learning: decide on posterior means, and do not update the statistics.")
+    var noLearn = false
+
+    @Option(help: "Seed of JHADE's sampling (Thompson draws, shadow choice).")
+    var seed: UInt64 = 0x4A48_4144
+
+    @Option(help: "API base URL (default: $OPENROUTER_BASE_URL, else the config's openrouter.base_url, else https://openrouter.ai/api/v1).")
+    var baseURL: String?
+}
+
 func printError(_ message: String) {
     FileIO.writeAll(Array("error: \(message)\n".utf8), fd: 2)
 }

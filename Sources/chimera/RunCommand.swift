@@ -26,6 +26,7 @@ struct RunCommand: ParsableCommand {
     )
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var routing: RoutingOptions
 
     @Argument(help: "The pipeline file (optional with --resume).")
     var file: String?
@@ -42,26 +43,14 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Also write each output to DIR/NAME.txt (or .json), and DIR/run.json.")
     var out: String?
 
-    @Option(help: "Agent profiles directory (default: $CHIMERA_AGENTS, else ./Agents when it exists).")
-    var agents: String?
-
     @Flag(help: "Print the result as one JSON document.")
     var json = false
 
     @Flag(help: "No progress lines on stderr.")
     var quiet = false
 
-    @Flag(help: "Freeze JHADE's learning for this run.")
-    var noLearn = false
-
-    @Option(help: "Seed of JHADE's sampling.")
-    var seed: UInt64 = 0x4A48_4144
-
     @Option(help: "Items of one foreach step in flight at once.")
     var parallelItems = 4
-
-    @Option(help: "API base URL (default: $OPENROUTER_BASE_URL, else the config's openrouter.base_url).")
-    var baseURL: String?
 
     @Option(help: "Agent workers to start for external calls.")
     var workers = 2
@@ -118,7 +107,7 @@ struct RunCommand: ParsableCommand {
         }
         let library: AgentLibrary
         do {
-            library = try AgentLibrary.load(directory: agents, environment: environment)
+            library = try AgentLibrary.load(directory: routing.agents, environment: environment)
         } catch {
             printError("\(error)")
             throw ExitCode(ExitCodes.usage)
@@ -206,7 +195,7 @@ struct RunCommand: ParsableCommand {
         var external: ExternalSetup?
         if mayGoExternal {
             do {
-                external = try ExternalSetup.open(config: config, baseURL: baseURL, chain: [], loop: loop, clock: clock,
+                external = try ExternalSetup.open(config: config, baseURL: routing.baseURL, chain: [], loop: loop, clock: clock,
                                                   environment: environment, logger: logger, requireKeys: false)
             } catch {
                 try? loop.close()
@@ -219,7 +208,7 @@ struct RunCommand: ParsableCommand {
         coordinator.detachesWorkers = isatty(0) != 0 || isatty(2) != 0
         let externalRunner = external.map { ExternalCallRunner(coordinator: coordinator, routes: $0.routes, loop: loop, clock: clock, logger: logger) }
         let router = TaskRouter(coordinator: coordinator, external: externalRunner, handlers: config.handlerCapabilities, store: store,
-                                engine: DecisionEngine(config.jhade, noLearn: noLearn, shadow: 0), seed: seed, clock: clock, logger: logger)
+                                engine: DecisionEngine(config.jhade, noLearn: routing.noLearn, shadow: 0), seed: routing.seed, clock: clock, logger: logger)
         let stepRunner = RoutedStepRunner(router: router, coordinator: coordinator, agents: library)
         stepRunner.defaultMinQuality = config.jhade.minQuality
         let progress = PipelineProgress(loop: loop, clock: clock, enabled: !quiet, live: isatty(2) != 0 && environment["TERM"] != "dumb")

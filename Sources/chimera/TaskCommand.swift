@@ -24,6 +24,7 @@ struct TaskCommand: ParsableCommand {
     )
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var routing: RoutingOptions
 
     @Argument(help: "The prompt (default: read stdin).")
     var prompt: String?
@@ -36,9 +37,6 @@ struct TaskCommand: ParsableCommand {
 
     @Option(help: "Agent profile: a built-in one (default, specialized, creative, reasoning, cost-aware) or one of --agents; see `chimera agents`.")
     var agent = "default"
-
-    @Option(help: "Directory of agent profiles, *.json (default: $CHIMERA_AGENTS, else ./Agents when it exists).")
-    var agents: String?
 
     @Option(help: "The quality bar in [0, 1]: an answer passes when its score reaches it (default: the config's jhade.min_quality, else 0.6).")
     var minQuality: Double?
@@ -82,12 +80,6 @@ struct TaskCommand: ParsableCommand {
     @Option(help: "Share of tasks (0-1) also run on the other route, for evaluation (default: the config's jhade.shadow, else 0).")
     var shadow: Double?
 
-    @Flag(help: "Freeze learning: decide on posterior means, and do not update the statistics.")
-    var noLearn = false
-
-    @Option(help: "Seed of JHADE's sampling (Thompson draws, shadow choice).")
-    var seed: UInt64 = 0x4A48_4144
-
     @Option(help: "Candidates to ask the chosen external route for (creative and reasoning agents ask for their profile's candidates or samples).")
     var samples = 1
 
@@ -117,9 +109,6 @@ struct TaskCommand: ParsableCommand {
 
     @Flag(help: "Print JSON.")
     var json = false
-
-    @Option(help: "API base URL (default: $OPENROUTER_BASE_URL, else the config's openrouter.base_url, else https://openrouter.ai/api/v1).")
-    var baseURL: String?
 
     @Option(help: "Agent workers to start for external calls.")
     var workers = 2
@@ -197,7 +186,7 @@ struct TaskCommand: ParsableCommand {
         var external: ExternalSetup?
         if needsExternal {
             do {
-                external = try ExternalSetup.open(config: config, baseURL: baseURL, chain: models, loop: loop, clock: clock,
+                external = try ExternalSetup.open(config: config, baseURL: routing.baseURL, chain: models, loop: loop, clock: clock,
                                                   environment: environment, logger: logger, requireKeys: preference == .external)
             } catch {
                 try? loop.close()
@@ -206,9 +195,9 @@ struct TaskCommand: ParsableCommand {
         }
         let coordinator = Coordinator(loop: loop, config: config, workerExecutable: FileIO.executablePath(), logger: logger)
         let runner = external.map { ExternalCallRunner(coordinator: coordinator, routes: $0.routes, loop: loop, clock: clock, logger: logger) }
-        let engine = DecisionEngine(config.jhade, noLearn: noLearn, shadow: shadow)
+        let engine = DecisionEngine(config.jhade, noLearn: routing.noLearn, shadow: shadow)
         let router = TaskRouter(coordinator: coordinator, external: runner, handlers: handlers, store: store, engine: engine,
-                                scorers: scorers, judge: judge, customScorer: customScoring, seed: seed, clock: clock, logger: logger)
+                                scorers: scorers, judge: judge, customScorer: customScoring, seed: routing.seed, clock: clock, logger: logger)
         let agentRunner = AgentRunner(router: router)
 
         let jsonLines = json || batch != nil
@@ -306,7 +295,7 @@ struct TaskCommand: ParsableCommand {
     private func loadAgent() throws -> AgentProfile {
         let library: AgentLibrary
         do {
-            library = try AgentLibrary.load(directory: agents, environment: ProcessEnvironment.current)
+            library = try AgentLibrary.load(directory: routing.agents, environment: ProcessEnvironment.current)
         } catch {
             printError("\(error)")
             throw ExitCode(ExitCodes.usage)

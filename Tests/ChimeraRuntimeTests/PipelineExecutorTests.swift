@@ -207,6 +207,17 @@ struct PipelineExecutorTests {
         }
     }
 
+    @Test func foreachMerges_areTheMediators_andConcatKeepsItemOrder() {
+        func item(_ i: Int, _ output: String, _ score: Double?) -> StoredPipelineStep {
+            StoredPipelineStep(key: "s[\(i)]", stepId: "s", item: i, status: "succeeded", output: output, score: score, startedAt: 0, finishedAt: 0)
+        }
+        let items = [item(0, "Spam.", 0.4), item(1, "ham", 0.9), item(2, "spam", 0.5), item(3, "", nil)]
+        #expect(PipelineExecutor.merge(items, strategy: nil) == "Spam.\n\nham\n\nspam\n\n")
+        #expect(PipelineExecutor.merge(items, strategy: .vote) == "spam", "equivalent answers vote together; the best-scored speaks for them")
+        #expect(PipelineExecutor.merge(items, strategy: .best) == "ham")
+        #expect(PipelineExecutor.merge([item(0, " ", nil), item(1, "x", nil)], strategy: .firstSuccess) == "x", "a blank answer is no answer")
+    }
+
     @Test func aFailedAttempt_isRetried_andTheRunSucceeds() throws {
         let box = try StoreBox()
         let pipeline = PipelineDefinition(name: "retry", steps: [

@@ -144,8 +144,7 @@ public enum ChatResponders {
     /// A routed task's result as a reply: the merged answer and the chosen candidate's details.
     static func reply(_ result: RoutedTaskResult) -> ChatReply {
         let stored = result.task
-        let chosen = stored.candidates.first { $0.chosen && $0.candidate.output == result.merged?.output }
-            ?? stored.candidates.first { $0.chosen }
+        let chosen = result.answeringCandidate
         return ChatReply(answer: result.merged?.output, error: result.merged == nil ? (result.error ?? "no answer") : nil,
                          route: stored.arm, target: chosen?.candidate.target,
                          score: result.merged == nil ? nil : chosen?.score, taskId: stored.taskId,

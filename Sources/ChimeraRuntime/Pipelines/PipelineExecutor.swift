@@ -537,24 +537,14 @@ public final class PipelineExecutor {
     static func key(_ id: String, _ item: Int) -> String { "\(id)[\(item)]" }
 
     /// A `foreach` step's items as one output: `concat` (default: blank-line separated, in item
-    /// order), `best` (highest score), `vote` (the most frequent answer, ties to the earliest),
-    /// `first_success` (the first item's).
+    /// order); `best`, `vote` and `first_success` are the mediator's merges (``Merger``: the top
+    /// score; the largest group of equivalent answers, told by its best-scored member; the first
+    /// non-blank answer), ties going to the earliest item.
     static func merge(_ items: [StoredPipelineStep], strategy: MergeStrategy?) -> String {
-        let outputs = items.map { $0.output ?? "" }
-        switch strategy {
-        case .best?:
-            return items.enumerated().max { ($0.element.score ?? -1, -$0.offset) < ($1.element.score ?? -1, -$1.offset) }?.element.output ?? ""
-        case .vote?:
-            let normalized = outputs.map { $0.trimmingSpaces.lowercased() }
-            var counts: [String: Int] = [:]
-            for n in normalized { counts[n, default: 0] += 1 }
-            let top = counts.values.max() ?? 0
-            return outputs[normalized.firstIndex { counts[$0] == top } ?? 0]
-        case .firstSuccess?:
-            return outputs.first ?? ""
-        default:
-            return outputs.joined(separator: "\n\n")
-        }
+        let joined = items.map { $0.output ?? "" }.joined(separator: "\n\n")
+        guard let strategy, strategy == .best || strategy == .vote || strategy == .firstSuccess else { return joined }
+        let candidates = items.map { Candidate(arm: .external, target: $0.target ?? $0.key, output: $0.output ?? "") }
+        return Merger.merge(strategy, candidates, scores: items.map(\.score))?.output ?? joined
     }
 }
 
@@ -618,10 +608,4 @@ private extension String {
         return String(s)
     }
 
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while let f = s.first, f.isWhitespace { s.removeFirst() }
-        while let l = s.last, l.isWhitespace { s.removeLast() }
-        return String(s)
-    }
 }

@@ -87,15 +87,14 @@ public final class RoutedStepRunner: PipelineStepRunner {
     /// A routed task's result as a step answer: the merged output, and the chosen candidate's
     /// route, target, score, cost and tokens.
     static func answer(_ result: RoutedTaskResult) -> PipelineStepAnswer {
-        let task = result.task
-        let chosen = task.candidates.first { $0.chosen && $0.candidate.output == result.merged?.output } ?? task.candidates.first { $0.chosen }
+        let chosen = result.answeringCandidate
         var answer = PipelineStepAnswer(output: result.merged?.output, error: result.merged == nil ? (result.error ?? "no answer") : nil)
-        answer.taskIds = [task.taskId]
-        answer.route = task.arm
+        answer.taskIds = [result.task.taskId]
+        answer.route = result.task.arm
         answer.target = chosen?.candidate.target
         answer.score = chosen?.score
-        let costs = task.candidates.compactMap(\.candidate.costUSD)
-        answer.costUSD = costs.isEmpty ? nil : costs.reduce(0, +)
+        let cost = result.cost
+        answer.costUSD = cost.complete || cost.usd > 0 ? cost.usd : nil
         answer.tokens = chosen?.candidate.tokens
         return answer
     }
