@@ -400,6 +400,52 @@ private let ok = ReservationOutcome(status: 200, kind: "ok")
         }
     }
 
+    // MARK: Outcomes written later
+
+    @Test func outcomesWrittenLater_areReadBackAtOnceByTheSameLedger() throws {
+        let ledger = try QuotaLedger.inMemory()
+        let id = try #require(try ledger.reserve(request(noon)).id)
+        let paid = ReservationOutcome(status: 200, kind: "ok", tokens: 12, latencyMs: 40, costUSD: 0.002, model: "openai/gpt-4o-mini")
+        ledger.commitLater(id, outcome: ok, at: noon + 5)
+        ledger.recordLater(request(noon + 6, key: "k2", model: "openai/gpt-4o-mini", scoped: false), outcome: paid, at: noon + 7)
+        // Any synchronous use writes what is pending first.
+        #expect(try ledger.committedCount(keyId: "k1") == 1)
+        let calls = try ledger.settledCalls(since: noon)
+        #expect(calls.map(\.keyId) == ["k2", "k1"])
+        #expect(calls.first?.costUSD == 0.002)
+        #expect(calls.first?.tokens == 12)
+        // A committed reservation stays counted, and is never released afterwards.
+        #expect(try ledger.accountUsage("acct", at: noon + 8).usedToday == 1)
+        #expect(try ledger.release(id, at: noon + 9) == false)
+    }
+
+    @Test func outcomesWrittenLater_reachOtherConnectionsWhenFlushedOrWhenTheLedgerIsReleased() throws {
+        try withTemporaryDirectory(prefix: "ledger") { dir in
+            let path = dir + "/" + QuotaLedger.fileName
+            let observer = try QuotaLedger(path: path)
+            var writer: QuotaLedger? = try QuotaLedger(path: path)
+            writer?.recordLater(request(noon, scoped: false), outcome: ok, at: noon + 1)
+            // Not written on the caller's thread (the batch waits up to 10 ms)…
+            #expect(try observer.committedCount(keyId: "k1") == 0)
+            try writer?.flushPendingOutcomes()
+            #expect(try observer.committedCount(keyId: "k1") == 1)
+            // …and written when the ledger goes away, with nothing else to trigger it.
+            writer?.recordLater(request(noon + 2, scoped: false), outcome: ok, at: noon + 3)
+            writer = nil
+            #expect(try observer.committedCount(keyId: "k1") == 2)
+        }
+    }
+
+    @Test func outcomesWrittenLater_aBatchThatCannotBeWrittenIsAnError_andIsNotRetriedForever() throws {
+        let ledger = try QuotaLedger.inMemory()
+        ledger.commitLater(999, outcome: ok, at: noon)  // no such reservation: changes nothing, not an error
+        try ledger.flushPendingOutcomes()
+        try ledger.dbQueue.write { db in try db.execute(sql: "DROP TABLE reservation") }
+        ledger.recordLater(request(noon, scoped: false), outcome: ok, at: noon + 1)
+        #expect { try ledger.flushPendingOutcomes() } throws: { ($0 as? LedgerError)?.operation == "record outcomes" }
+        try ledger.flushPendingOutcomes()  // the failed batch was dropped, not left to fail every later use
+    }
+
     @Test func file_threadsWithTheirOwnConnections_neverOverdrawTheAccount() throws {
         try withTemporaryDirectory(prefix: "ledger") { dir in
             let path = dir + "/" + QuotaLedger.fileName

@@ -103,6 +103,9 @@ public final class KeyBroker {
         self.clock = clock
         self.scheduler = scheduler
         self.logger = logger
+        ledger.onDeferredWriteFailure { [logger] error in
+            logger.error("could not record the outcomes of finished requests in the ledger (they stay counted): \(error)")
+        }
         try resync(at: now)
     }
 
@@ -241,12 +244,14 @@ public final class KeyBroker {
             let outcome = ReservationOutcome(status: report.status, kind: Self.kind(report.outcome), tokens: report.tokens,
                                              latencyMs: report.latencyMs, costUSD: report.costUSD, costIsEstimate: report.costIsEstimate,
                                              model: report.servedModel ?? lease.model)
+            // Written in a batch off this thread (QuotaLedger.commitLater): the reservation is
+            // already counted, so nothing waits for it.
             if let id = lease.reservationId {
-                _ = try ledger.commit(id, outcome: outcome, at: now)
+                ledger.commitLater(id, outcome: outcome, at: now)
             } else if !lease.scoped {
-                try ledger.record(ReservationRequest(keyId: lease.keyId, account: lease.account, model: lease.model, scoped: false,
-                                                     priority: lease.priority, accountLimits: .unlimited, estimatedTokens: lease.estimatedTokens,
-                                                     at: lease.at), outcome: outcome, at: now)
+                ledger.recordLater(ReservationRequest(keyId: lease.keyId, account: lease.account, model: lease.model, scoped: false,
+                                                      priority: lease.priority, accountLimits: .unlimited, estimatedTokens: lease.estimatedTokens,
+                                                      at: lease.at), outcome: outcome, at: now)
             }
             if let until = report.accountSpentUntil {
                 try ledger.markAccountSpent(lease.account, until: until, reason: "upstream daily limit (HTTP \(report.status.map(String.init) ?? "?"))", at: now)

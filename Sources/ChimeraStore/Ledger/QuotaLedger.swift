@@ -20,7 +20,8 @@ import GRDB
 /// OpenRouter counts failed attempts too, so assuming the request went out is the safe side.
 ///
 /// Every method runs synchronously on the calling thread (GRDB serialises one connection's
-/// uses); share one instance per process.
+/// uses), except ``commitLater(_:outcome:at:)`` and ``recordLater(_:outcome:at:)``, which write
+/// in batches off the caller's thread (`DeferredOutcomes`); share one instance per process.
 public final class QuotaLedger: Sendable {
     /// The ledger's file name inside `CHIMERA_HOME`.
     public static let fileName = "ledger.sqlite"
@@ -31,6 +32,8 @@ public final class QuotaLedger: Sendable {
     /// The file; nil for an in-memory ledger.
     public let path: String?
     let dbQueue: DatabaseQueue
+    /// Outcomes recorded after the fact, written in batches.
+    let deferred: DeferredOutcomes
 
     /// Opens (creating if needed, parent directories 0700, file mode 0600) the ledger at `path`:
     /// WAL journal, `synchronous=NORMAL`, busy timeout ``busyTimeoutSeconds``, foreign keys on,
@@ -43,11 +46,37 @@ public final class QuotaLedger: Sendable {
         self.path = path
         try Self.prepareFile(at: path)
         dbQueue = try Self.openQueue(path: path)
+        deferred = Self.deferredOutcomes(dbQueue, path: path)
+        LedgerRegistry.add(self)
     }
 
     private init(inMemory queue: DatabaseQueue) {
         path = nil
         dbQueue = queue
+        deferred = Self.deferredOutcomes(queue, path: nil)
+        LedgerRegistry.add(self)
+    }
+
+    deinit {
+        deferred.flushReportingFailure()
+    }
+
+    private static func deferredOutcomes(_ dbQueue: DatabaseQueue, path: String?) -> DeferredOutcomes {
+        DeferredOutcomes { items throws(LedgerError) in
+            do {
+                try dbQueue.write { db in
+                    let sql = LedgerSQL(db)
+                    for item in items {
+                        switch item {
+                        case .commit(let id, let outcome, let at): _ = try sql.commit(id, outcome: outcome, at: at)
+                        case .record(let request, let outcome, let at): _ = try Self.insertRecord(db, request, outcome: outcome, at: at)
+                        }
+                    }
+                }
+            } catch {
+                throw LedgerError(error, path: path, operation: "record outcomes")
+            }
+        }
     }
 
     /// A private in-memory ledger, for tests and benchmarks.
@@ -109,7 +138,33 @@ public final class QuotaLedger: Sendable {
     /// - Returns: the row id.
     @discardableResult
     public func record(_ request: ReservationRequest, outcome: ReservationOutcome, at: EpochMillis) throws(LedgerError) -> Int64 {
-        try write("record") { db in
+        try write("record") { db in try Self.insertRecord(db, request, outcome: outcome, at: at) }
+    }
+
+    /// ``commit(_:outcome:at:)`` without waiting for it: written with the next batch (within
+    /// about 10 ms) or before any other use of the ledger by this process. Errors go to
+    /// ``onDeferredWriteFailure(_:)``.
+    public func commitLater(_ id: Int64, outcome: ReservationOutcome, at: EpochMillis) {
+        deferred.add(.commit(id: id, outcome: outcome, at: at))
+    }
+
+    /// ``record(_:outcome:at:)`` without waiting for it, as ``commitLater(_:outcome:at:)``.
+    public func recordLater(_ request: ReservationRequest, outcome: ReservationOutcome, at: EpochMillis) {
+        deferred.add(.record(request, outcome: outcome, at: at))
+    }
+
+    /// Writes the outcomes recorded with `commitLater` and `recordLater` that are still pending.
+    public func flushPendingOutcomes() throws(LedgerError) {
+        try deferred.flush()
+    }
+
+    /// Where a failed background write of outcomes is reported (its outcomes are lost; their
+    /// reservations stay counted).
+    public func onDeferredWriteFailure(_ handler: @escaping @Sendable (LedgerError) -> Void) {
+        deferred.onFailure(handler)
+    }
+
+    private static func insertRecord(_ db: Database, _ request: ReservationRequest, outcome: ReservationOutcome, at: EpochMillis) throws -> Int64 {
             try db.cachedStatement(sql: """
                 INSERT INTO reservation (key_id, account, model, scoped, priority, state, day, reserved_at, tokens, pid,
                                          settled_at, status, outcome, latency_ms, cost_usd, cost_is_estimate, served_model)
@@ -119,7 +174,6 @@ public final class QuotaLedger: Sendable {
                                          request.pid, at, outcome.status, outcome.kind, outcome.latencyMs, outcome.costUSD,
                                          outcome.costIsEstimate, outcome.model])
             return db.lastInsertedRowID
-        }
     }
 
     /// Mean latency in milliseconds of the successful requests sent since `since`, by the model
@@ -376,6 +430,8 @@ public final class QuotaLedger: Sendable {
     }
 
     func write<T>(_ operation: String, _ body: (Database) throws -> T) throws(LedgerError) -> T {
+        // Outcomes recorded earlier are written first: this process reads its own writes.
+        if !deferred.isEmpty { deferred.flushReportingFailure() }
         do {
             return try dbQueue.write(body)
         } catch {
@@ -384,6 +440,7 @@ public final class QuotaLedger: Sendable {
     }
 
     func read<T>(_ operation: String, _ body: (Database) throws -> T) throws(LedgerError) -> T {
+        if !deferred.isEmpty { deferred.flushReportingFailure() }
         do {
             return try dbQueue.read(body)
         } catch {
