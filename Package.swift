@@ -104,6 +104,8 @@ let package = Package(
                 "ChimeraReports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // A worker binary of your own: Swift handlers served with ChimeraWorker.main (examples/handlers/README.md).

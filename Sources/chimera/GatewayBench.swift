@@ -6,25 +6,31 @@ import ChimeraSimulator
 import ChimeraStore
 import Dispatch
 import Logging
+import NIOCore
+import NIOPosix
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// `chimera bench gateway`: what Chimera's whole path adds to an external call.
 ///
-/// An in-process simulator (no latency) is driven at a fixed rate twice: directly with the same
-/// HTTP client (`OpenRouterClient`), then through Chimera (coordinator loop → key lease with a
-/// durable ledger reservation → agent worker process over a pipe → HTTP → outcome back to the
-/// key pool and ledger). Both phases use a paid model, so the simulator's free-tier limits do
-/// not interfere; both are open-loop (requests are sent on schedule, not after the previous one).
+/// An in-process simulator (no latency) is driven at a fixed rate two ways: directly with the
+/// same HTTP client (`OpenRouterClient`), and through Chimera (coordinator loop → key lease →
+/// agent worker process over a pipe → HTTP → outcome back to the key pool and ledger). Both use a
+/// paid model, so the simulator's free-tier limits do not interfere; both are open-loop (calls
+/// start on schedule, not after the previous one) and both are timed the same way: from the
+/// event loop that starts a call to the callback on that loop that gets its answer.
+///
+/// The two are measured in alternating slices (`--slices`, in ABBA order), not one after the
+/// other: on this kind of machine the latency of either drifts by ±50 – 100 µs from one second
+/// to the next, which two back-to-back ten-second phases turn into a random error of the same
+/// size in "added". Only one of them is sending at any time.
 ///
 /// Where the direct client runs (`--direct`) decides what "added" means. By default it runs in
 /// a process of its own (`chimera bench gateway-client`), as every real client of a remote API
-/// does and as Chimera's agent worker does: each request then wakes the simulator's process from
-/// another one in both phases. `in-process` shares the simulator's event-loop threads, so a
-/// request can be served without any wake-up — a path no real client has, which makes the
-/// direct baseline about 100 µs faster than any client outside the server can be and charges
-/// that to Chimera (docs/BENCHMARKS.md, Gateway).
+/// does and as Chimera's agent worker does. `in-process` shares the simulator's event-loop
+/// threads, so a request can be served without any wake-up — a path no real client has
+/// (docs/BENCHMARKS.md, Gateway).
 struct GatewayBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
@@ -32,12 +38,14 @@ struct GatewayBench: ParsableCommand {
     )
 
     @Option(help: "Requests per second.") var rate = 1_000
-    @Option(help: "Seconds per phase.") var seconds = 10
+    @Option(help: "Seconds of measured calls, for each of the two ways.") var seconds = 10
     @Option(help: "Agent worker processes.") var workers = 2
-    @Option(help: "Requests before each phase that are not measured.") var warmup = 500
+    @Option(help: "Unmeasured requests each way before measuring.") var warmup = 500
+    @Option(help: "Slices each way, alternated (ABBA) so that both see the same machine; 1 measures one way, then the other.")
+    var slices = 20
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Also time each step of a call (client, worker, pipes) and report the median of each.") var breakdown = false
-    @Option(help: "Where the direct phase's client runs: own-process (default: like any client of a remote API, and like an agent worker), own-thread (in this process, on its own event loop), in-process (on the simulator's own event loop threads).")
+    @Option(help: "Where the direct client runs: own-process (default: like any client of a remote API, and like an agent worker), own-thread (in this process, on its own event loop), in-process (on the simulator's own event loop threads).")
     var direct = DirectPlacement.ownProcess
 
     enum DirectPlacement: String, ExpressibleByArgument, CaseIterable {
@@ -47,8 +55,8 @@ struct GatewayBench: ParsableCommand {
     static let model = "openai/gpt-4o-mini"
 
     func validate() throws {
-        guard rate >= 1, rate <= 100_000, seconds >= 1, workers >= 1, warmup >= 0 else {
-            throw ValidationError("--rate 1…100000, --seconds ≥ 1, --workers ≥ 1, --warmup ≥ 0")
+        guard rate >= 1, rate <= 100_000, seconds >= 1, workers >= 1, warmup >= 0, slices >= 1, slices <= rate * seconds else {
+            throw ValidationError("--rate 1…100000, --seconds ≥ 1, --workers ≥ 1, --warmup ≥ 0, --slices 1…(rate × seconds)")
         }
     }
 
@@ -58,18 +66,13 @@ struct GatewayBench: ParsableCommand {
         let simulator = OpenRouterSimulator(config: .standard)
         let base = try runBlocking { _ = try await simulator.start(port: 0); return simulator.baseURL }
         defer { _ = try? runBlocking { await simulator.stop() } }
-        if !json { printLine("… simulator at \(base); direct phase: \(total) requests at \(rate)/s") }
-        let direct: (latencies: [Double], steps: [[UInt64]])
-        switch self.direct {
-        case .ownProcess: direct = try Self.directInChildProcess(base: base, rate: rate, count: total, warmup: warmup)
-        case .ownThread, .inProcess:
-            let ownThread = self.direct == .ownThread
-            direct = try runBlocking { try await Self.direct(base: base, rate: rate, count: total, warmup: warmup, ownThread: ownThread) }
+        if !json {
+            printLine("… simulator at \(base); \(total) requests each way at \(rate)/s in \(slices) alternating slices, \(workers) agent workers")
         }
-        if !json { printLine("… through Chimera: \(total) requests at \(rate)/s, \(workers) agent workers") }
-        let through = try throughChimera(base: base, count: total)
-        var report = Report(rate: rate, direct: direct.latencies, chimera: through.latencies, failures: through.failures)
-        if breakdown { report.breakdown = Breakdown(direct: direct.steps, chimera: through.steps, codec: Self.codecCosts(base: base)) }
+        let session = try GatewaySession(bench: self, base: base)
+        let measured = try session.run()
+        var report = Report(rate: rate, direct: measured.direct, chimera: measured.chimera, failures: measured.failures)
+        if breakdown { report.breakdown = Breakdown(direct: measured.directSteps, chimera: measured.chimeraSteps, codec: Self.codecCosts(base: base)) }
         if json {
             printLine(report.json.serialized)
         } else if case .object(let members) = report.json {
@@ -77,72 +80,234 @@ struct GatewayBench: ParsableCommand {
         }
     }
 
-    // MARK: Direct
-
-    static func direct(base: String, rate: Int, count: Int, warmup: Int, ownThread: Bool) async throws -> (latencies: [Double], steps: [[UInt64]]) {
-        let client = OpenRouterClient(endpoint: ProviderEndpoint(name: "sim", baseURL: base), ownThread: ownThread)
-        defer { Task { await client.shutdown() } }
-        let key = APIKeySecret("sk-or-v1-sim-c-0001")
-        var request = ChatRequest(model: model, messages: [ChatMessage(role: "user", content: "bench")])
-        request.maxTokens = 8
-        let body = request.body()
-        for _ in 0..<warmup { _ = await client.chat(body: body, stream: false, key: key) }
-        let interval = 1_000_000_000 / UInt64(rate)
-        let start = DispatchTime.now().uptimeNanoseconds
-        return await withTaskGroup(of: (Double, [UInt64]).self) { group in
-            for i in 0..<count {
-                let due = start + UInt64(i) * interval
-                let now = DispatchTime.now().uptimeNanoseconds
-                if due > now { try? await Task.sleep(nanoseconds: due - now) }
-                group.addTask {
-                    let sent = DispatchTime.now().uptimeNanoseconds
-                    let called = ChatCallTiming.now()
-                    let report = await client.chat(body: body, stream: false, key: key)
-                    let returned = ChatCallTiming.now()
-                    let latency = Double(DispatchTime.now().uptimeNanoseconds - sent) / 1000
-                    return (latency, [called, report.timing.sent, report.timing.head, report.timing.end, returned])
-                }
-            }
-            var out: [Double] = []
-            var steps: [[UInt64]] = []
-            for await (latency, instants) in group { out.append(latency); steps.append(instants) }
-            return (out, steps)
-        }
+    /// The sizes of the slices of `total` calls: as even as possible.
+    static func sliceSizes(total: Int, slices: Int) -> [Int] {
+        (0..<slices).map { total / slices + ($0 < total % slices ? 1 : 0) }
     }
 
-    /// The direct phase in a child process (`chimera bench gateway-client`), which prints its
-    /// latencies and step instants as one JSON object.
-    static func directInChildProcess(base: String, rate: Int, count: Int, warmup: Int) throws -> (latencies: [Double], steps: [[UInt64]]) {
-        let loop = try EventLoop()
-        let pipes = ["stdin", "stdout", "stderr"].map { PipeStream(loop: loop, label: $0) }
-        var output: [UInt8] = []
-        var status: ChildExitStatus?
-        _ = try ChildProcess(loop: loop, options: .init(executable: FileIO.executablePath(), arguments: [
-            "bench", "gateway-client", "--url", base, "--rate", String(rate), "--count", String(count), "--warmup", String(warmup),
-        ]), stdin: pipes[0], stdout: pipes[1], stderr: pipes[2]) { status = $0 }
-        pipes[0].close()
-        try pipes[1].startReading { event in
-            if case .data(let bytes) = event { output.append(contentsOf: bytes) } else { pipes[1].close() }
-        }
-        try pipes[2].startReading { event in
-            if case .data(let bytes) = event { FileIO.writeAll(Array(bytes), fd: 2) } else { pipes[2].close() }
-        }
-        loop.run()
-        try loop.close()
-        guard let status, status.code == 0, status.signal == 0, let value = try? JSONParser.parse(output).value,
-              case .array(let latencies)? = value["latencies"], case .array(let steps)? = value["steps"] else {
-            throw ValidationError("the direct client process failed (\(status.map { "\($0)" } ?? "it did not exit"))")
-        }
-        let rows = steps.map { row -> [UInt64] in
+    /// Whether slice `index` (0-based, over both ways) is a direct one: ABBA order (direct,
+    /// Chimera, Chimera, direct, …) so that neither way always goes first after the other.
+    static func isDirectSlice(_ index: Int) -> Bool {
+        let pair = index / 2, second = index % 2 == 1
+        return (pair % 2 == 0) != second
+    }
+}
+
+/// What the measured calls gave, both ways.
+struct GatewayMeasurement {
+    var direct: [Double] = []
+    var chimera: [Double] = []
+    var directSteps: [[UInt64]] = []
+    var chimeraSteps: [[UInt64]] = []
+    var failures = 0
+}
+
+/// One slice of direct calls.
+struct DirectSlice: Sendable {
+    var latencies: [Double] = []
+    /// Per call: called, sent (on the client's loop), head, end, returned.
+    var steps: [[UInt64]] = []
+    var failures = 0
+
+    var json: JSONValue {
+        .object([
+            JSONMember("latencies", .array(latencies.map { .number(($0 * 10).rounded() / 10) })),
+            JSONMember("steps", .array(steps.map { .array($0.map { .number(Double($0)) }) })),
+            JSONMember("failures", .number(Double(failures))),
+        ])
+    }
+
+    init() {}
+
+    init?(json bytes: [UInt8]) {
+        guard let value = try? JSONParser.parse(bytes).value, case .array(let latencies)? = value["latencies"],
+              case .array(let steps)? = value["steps"] else { return nil }
+        self.latencies = latencies.compactMap(\.numberValue)
+        self.steps = steps.map { row -> [UInt64] in
             guard case .array(let items) = row else { return [] }
             return items.map { UInt64($0.numberValue ?? 0) }
         }
-        return (latencies.compactMap(\.numberValue), rows)
+        failures = Int(value["failures"]?.numberValue ?? 0)
+    }
+}
+
+/// Runs direct calls in slices, from the client's own event loop: a 1 ms timer starts every
+/// call that is due (open loop); each is timed from the line before `startChat` to its
+/// completion, both on that loop — as the Chimera side is timed on the coordinator's loop. The
+/// `async` form of the same call adds two thread hops (into the loop and back to a task), about
+/// 50 – 80 µs here, which would be charged to the baseline and flatter Chimera.
+///
+/// Every method and field is used only on `loop`.
+final class DirectCaller: @unchecked Sendable {
+    let client: OpenRouterClient
+    let loop: any NIOCore.EventLoop
+    private let key = APIKeySecret("sk-or-v1-sim-c-0001")
+    private let body: [UInt8]
+    private let interval: UInt64
+
+    init(base: String, rate: Int, group: MultiThreadedEventLoopGroup) {
+        client = OpenRouterClient(endpoint: ProviderEndpoint(name: "sim", baseURL: base), sharing: group)
+        loop = group.next()
+        var request = ChatRequest(model: GatewayBench.model, messages: [ChatMessage(role: "user", content: "bench")])
+        request.maxTokens = 8
+        body = request.body()
+        interval = 1_000_000_000 / UInt64(rate)
     }
 
-    // MARK: Through Chimera
+    /// `count` unmeasured calls, one after another; then `done` (on the loop).
+    func warm(_ count: Int, done: @escaping @Sendable () -> Void) {
+        loop.execute { self.warmNext(left: count, done: done) }
+    }
 
-    func throughChimera(base: String, count: Int) throws -> (latencies: [Double], failures: Int, steps: [[UInt64]]) {
+    private func warmNext(left: Int, done: @escaping @Sendable () -> Void) {
+        guard left > 0 else { return done() }
+        client.startChat(body: body, stream: false, key: key) { _ in self.warmNext(left: left - 1, done: done) }
+    }
+
+    /// `count` measured calls at the rate; `done` (on the loop) gets them once all have answered.
+    func slice(_ count: Int, done: @escaping @Sendable (DirectSlice) -> Void) {
+        loop.execute {
+            let run = SliceRun(count: count, done: done)
+            let start = ChatCallTiming.now()
+            self.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { task in
+                let due = min(count, Int((ChatCallTiming.now() - start) / self.interval) + 1)
+                while run.sent < due { run.sent += 1; self.call(run) }
+                if run.sent == count { task.cancel() }
+            }
+        }
+    }
+
+    private func call(_ run: SliceRun) {
+        let called = ChatCallTiming.now()
+        client.startChat(body: body, stream: false, key: key) { report in
+            let returned = ChatCallTiming.now()
+            if case .failure = report.result { run.slice.failures += 1 }
+            run.slice.latencies.append(Double(returned - called) / 1000)
+            run.slice.steps.append([called, report.timing.sent, report.timing.head, report.timing.end, returned])
+            if run.slice.latencies.count == run.count { run.done(run.slice) }
+        }
+    }
+
+    private final class SliceRun: @unchecked Sendable {
+        let count: Int
+        let done: @Sendable (DirectSlice) -> Void
+        var sent = 0
+        var slice = DirectSlice()
+        init(count: Int, done: @escaping @Sendable (DirectSlice) -> Void) {
+            self.count = count
+            self.done = done
+            slice.latencies.reserveCapacity(count)
+        }
+    }
+}
+
+/// The direct side as the session on the coordinator's loop sees it.
+protocol DirectDriver: AnyObject {
+    /// Warms up, then calls `ready` on the loop.
+    func start(ready: @escaping () -> Void) throws
+    /// Runs one slice; `done` runs on the loop.
+    func slice(_ count: Int, done: @escaping (DirectSlice) -> Void)
+    func close()
+}
+
+/// Direct calls in this process, on a loop of their own or the simulator's.
+final class InProcessDirect: DirectDriver {
+    private let caller: DirectCaller
+    private let ownGroup: MultiThreadedEventLoopGroup?
+    private let warmup: Int
+    private var inbox: LoopInbox<DirectSlice?>?
+    private var pending: [(DirectSlice?) -> Void] = []
+
+    init(loop: ChimeraRuntime.EventLoop, base: String, rate: Int, warmup: Int, ownThread: Bool) throws {
+        ownGroup = ownThread ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+        caller = DirectCaller(base: base, rate: rate, group: ownGroup ?? .singleton)
+        self.warmup = warmup
+        inbox = try LoopInbox(loop: loop) { [unowned self] messages in
+            for message in messages where !pending.isEmpty { pending.removeFirst()(message) }
+        }
+    }
+
+    func start(ready: @escaping () -> Void) throws {
+        pending.append { _ in ready() }
+        caller.warm(warmup) { [inbox] in inbox?.post(nil) }
+    }
+
+    func slice(_ count: Int, done: @escaping (DirectSlice) -> Void) {
+        pending.append { done($0 ?? DirectSlice()) }
+        caller.slice(count) { [inbox] in inbox?.post($0) }
+    }
+
+    func close() {
+        inbox?.close()
+        inbox = nil
+        caller.client.shutdownNow()
+        try? ownGroup?.syncShutdownGracefully()
+    }
+}
+
+/// Direct calls in a child process (`chimera bench gateway-client`): it warms up and prints
+/// `ready`, then runs a slice per count read from its input, printing each as one JSON line.
+final class ChildProcessDirect: DirectDriver {
+    private let loop: ChimeraRuntime.EventLoop
+    private let arguments: [String]
+    private let pipes: [PipeStream]
+    private var lines: [UInt8] = []
+    private var pending: [([UInt8]) -> Void] = []
+    private var exited: ChildExitStatus?
+    private var failure: String?
+
+    init(loop: ChimeraRuntime.EventLoop, base: String, rate: Int, warmup: Int) {
+        self.loop = loop
+        arguments = ["bench", "gateway-client", "--url", base, "--rate", String(rate), "--warmup", String(warmup)]
+        pipes = ["stdin", "stdout", "stderr"].map { PipeStream(loop: loop, label: $0) }
+    }
+
+    func start(ready: @escaping () -> Void) throws {
+        pending.append { _ in ready() }
+        _ = try ChildProcess(loop: loop, options: .init(executable: FileIO.executablePath(), arguments: arguments),
+                             stdin: pipes[0], stdout: pipes[1], stderr: pipes[2]) { [unowned self] status in exited = status }
+        try pipes[1].startReading { [unowned self] event in
+            guard case .data(let bytes) = event else { return pipes[1].close() }
+            lines.append(contentsOf: bytes)
+            while let newline = lines.firstIndex(of: 0x0A) {
+                let line = Array(lines[..<newline])
+                lines.removeSubrange(...newline)
+                if !pending.isEmpty { pending.removeFirst()(line) }
+            }
+        }
+        try pipes[2].startReading { [unowned self] event in
+            if case .data(let bytes) = event { FileIO.writeAll(Array(bytes), fd: 2) } else { pipes[2].close() }
+        }
+    }
+
+    func slice(_ count: Int, done: @escaping (DirectSlice) -> Void) {
+        pending.append { line in done(DirectSlice(json: line) ?? DirectSlice(failures: count)) }
+        pipes[0].withOutgoingBuffer { $0.append(contentsOf: Array("\(count)\n".utf8)) }
+    }
+
+    func close() {
+        if !pipes[0].isClosing { pipes[0].close() }
+    }
+}
+
+extension DirectSlice {
+    init(failures: Int) { self.init(); self.failures = failures }
+}
+
+/// The measured run on the coordinator's loop: Chimera set up as `chimera ask` sets it up (the
+/// ledger in a temporary directory), the direct side beside it, then alternating slices.
+final class GatewaySession {
+    let bench: GatewayBench
+    let base: String
+    private var measurement = GatewayMeasurement()
+
+    init(bench: GatewayBench, base: String) throws {
+        self.bench = bench
+        self.base = base
+    }
+
+    func run() throws -> GatewayMeasurement {
+        let workers = bench.workers, breakdown = bench.breakdown, rate = bench.rate
         var template = Array("/tmp/chimera-gateway-XXXXXX".utf8CString)
         guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
             throw ValidationError("cannot create a temporary directory")
@@ -173,72 +338,111 @@ struct GatewayBench: ParsableCommand {
         let route = ProviderRoute(name: ProviderRoutes.openRouterName, endpoint: ProviderEndpoint(name: "sim", baseURL: base),
                                   timeouts: CallTimeouts(), broker: broker)
         let runner = ExternalCallRunner(coordinator: coordinator, routes: ProviderRoutes(openRouter: route), loop: loop, clock: clock)
-        var call = ExternalCall(messages: [ChatMessage(role: "user", content: "bench")], models: [Self.model])
+        let directSide: any DirectDriver = switch bench.direct {
+        case .ownProcess: ChildProcessDirect(loop: loop, base: base, rate: rate, warmup: bench.warmup)
+        case .ownThread: try InProcessDirect(loop: loop, base: base, rate: rate, warmup: bench.warmup, ownThread: true)
+        case .inProcess: try InProcessDirect(loop: loop, base: base, rate: rate, warmup: bench.warmup, ownThread: false)
+        }
+        var call = ExternalCall(messages: [ChatMessage(role: "user", content: "bench")], models: [GatewayBench.model])
         call.maxTokens = 8
-        var latencies: [Double] = []
-        latencies.reserveCapacity(count)
-        var failures = 0
-        var sent = 0, done = 0
+        let sizes = GatewayBench.sliceSizes(total: rate * bench.seconds, slices: bench.slices)
+        let interval = 1_000_000_000 / UInt64(rate)
         // Bench side of the breakdown: the coordinator numbers tasks t-1, t-2, … in submission
         // order, and every call here submits its one task before `run` returns.
         var submitted = 0
         var instants: [String: (sent: UInt64, done: UInt64)] = [:]
         var submittedAt: [String: UInt64] = [:]
-        var ready = 0
-        let warmupCount = warmup
+        var workersReady = 0, sidesReady = 0
+        var sliceIndex = 0
         let ticker = Timer(loop: loop)
-        var phaseStart: UInt64 = 0
-        let interval = 1_000_000_000 / UInt64(rate)
 
-        func finishIfDone() {
-            guard done == warmupCount + count else { return }
-            ticker.close()
-            coordinator.shutdown(reason: "bench done")
-        }
-        func send(measured: Bool) {
+        func send(measured: Bool, then: @escaping () -> Void) {
             submitted += 1
             let task = "t-\(submitted)"
             let started = EventLoop.hrtime()
-            runner.run(call) { result in
+            runner.run(call) { [self] result in
                 let finished = EventLoop.hrtime()
-                done += 1
-                if case .failure = result.result { failures += measured ? 1 : 0 }
-                if measured { latencies.append(Double(finished - started) / 1000) }
-                if measured, breakdown { instants[task] = (started, finished) }
-                if done == warmupCount, measured == false { startPhase() }
-                finishIfDone()
+                if measured {
+                    if case .failure = result.result { measurement.failures += 1 }
+                    measurement.chimera.append(Double(finished - started) / 1000)
+                    if breakdown { instants[task] = (started, finished) }
+                }
+                then()
             }
             if measured, breakdown { submittedAt[task] = EventLoop.hrtime() }
         }
-        func startPhase() {
-            phaseStart = EventLoop.hrtime()
+        func sideReady() {
+            sidesReady += 1
+            if sidesReady == 2 { nextSlice() }
+        }
+        func nextSlice() {
+            guard sliceIndex < 2 * sizes.count else {
+                directSide.close()
+                ticker.close()
+                coordinator.shutdown(reason: "bench done")
+                return
+            }
+            let index = sliceIndex
+            sliceIndex += 1
+            let size = sizes[index / 2]
+            if GatewayBench.isDirectSlice(index) {
+                directSide.slice(size) { [self] slice in
+                    measurement.direct += slice.latencies
+                    measurement.directSteps += slice.steps
+                    measurement.failures += slice.failures
+                    nextSlice()
+                }
+                return
+            }
+            // Chimera: start every call that is due by now, on a 1 ms timer (open loop).
+            let start = EventLoop.hrtime()
+            var sent = 0, answered = 0
             ticker.start(after: 0, repeat: 1) {
-                // Send everything that is due by now: an open loop at the requested rate.
-                let due = min(count, Int((EventLoop.hrtime() - phaseStart) / interval) + 1)
-                while sent < due { sent += 1; send(measured: true) }
-                if sent == count { ticker.stop() }
+                let due = min(size, Int((EventLoop.hrtime() - start) / interval) + 1)
+                while sent < due {
+                    sent += 1
+                    send(measured: true) {
+                        answered += 1
+                        if answered == size { nextSlice() }
+                    }
+                }
+                if sent == size { ticker.stop() }
             }
         }
         coordinator.observer = { event in
             guard case .workerReady = event else { return }
-            ready += 1
-            guard ready == workers else { return }
-            if warmupCount == 0 { startPhase() } else { for _ in 0..<warmupCount { send(measured: false) } }
+            workersReady += 1
+            guard workersReady == workers else { return }
+            var warmed = 0
+            let warmup = self.bench.warmup
+            if warmup == 0 { return sideReady() }
+            for _ in 0..<warmup {
+                send(measured: false) {
+                    warmed += 1
+                    if warmed == warmup { sideReady() }
+                }
+            }
         }
         try coordinator.start(handleSignals: true)
+        try directSide.start { sideReady() }
         loop.run()
         if !ticker.isClosing { ticker.close() }
         try loop.close()
-        var steps: [[UInt64]] = []
         if breakdown {
             for call in GatewayTrace.read(directory: dir) {
                 guard let bench = instants[call.task], let submitted = submittedAt[call.task] else { continue }
-                steps.append([bench.sent, submitted, call.received, call.started, call.sent, call.head, call.end, call.serialized, call.looped, call.written, bench.done])
+                measurement.chimeraSteps.append([bench.sent, submitted, call.received, call.started, call.sent, call.head, call.end,
+                                                 call.serialized, call.looped, call.written, bench.done])
             }
         }
-        return (latencies, failures, steps)
+        guard measurement.direct.count == rate * bench.seconds, measurement.chimera.count == rate * bench.seconds else {
+            throw ValidationError("the run stopped early (\(measurement.direct.count) direct and \(measurement.chimera.count) Chimera calls measured)")
+        }
+        return measurement
     }
+}
 
+extension GatewayBench {
     // MARK: Plumbing
 
     /// What the JSON work of one call costs on each side, in microseconds (mean of 20,000 rounds,
@@ -364,25 +568,35 @@ struct GatewayBench: ParsableCommand {
     }
 }
 
-/// `chimera bench gateway-client` (hidden): the direct phase of `bench gateway` in a process of
-/// its own; prints `{"latencies": [µs…], "steps": [[instants…]…]}`.
+/// `chimera bench gateway-client` (hidden): the direct side of `bench gateway` in a process of
+/// its own. Warms up and prints `ready`; then, for each count read from its input, runs that
+/// many calls at the rate and prints them as one JSON line (`DirectSlice`); exits at the end of
+/// its input.
 struct GatewayDirectClient: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "gateway-client", abstract: "The direct phase of bench gateway, in its own process.",
+    static let configuration = CommandConfiguration(commandName: "gateway-client", abstract: "The direct side of bench gateway, in its own process.",
                                                     shouldDisplay: false)
 
     @Option var url: String
     @Option var rate: Int
-    @Option var count: Int
     @Option var warmup: Int
 
     func run() throws {
-        let (latencies, steps) = try runBlocking { [url, rate, count, warmup] in
-            try await GatewayBench.direct(base: url, rate: rate, count: count, warmup: warmup, ownThread: true)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let caller = DirectCaller(base: url, rate: rate, group: group)
+        defer { caller.client.shutdownNow() }
+        let done = DispatchSemaphore(value: 0)
+        caller.warm(warmup) { done.signal() }
+        done.wait()
+        printLine("ready")
+        while let line = readLine(), let count = Int(line), count > 0 {
+            let box = SliceBox()
+            caller.slice(count) { box.slice = $0; done.signal() }
+            done.wait()
+            printLine(box.slice.json.serialized)
         }
-        let value = JSONValue.object([
-            JSONMember("latencies", .array(latencies.map { .number(($0 * 10).rounded() / 10) })),
-            JSONMember("steps", .array(steps.map { .array($0.map { .number(Double($0)) }) })),
-        ])
-        printLine(value.serialized)
     }
+
+    /// Carries a slice from the client's loop to the main thread (written before the signal).
+    private final class SliceBox: @unchecked Sendable { var slice = DirectSlice() }
 }

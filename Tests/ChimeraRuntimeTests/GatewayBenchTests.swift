@@ -2,9 +2,9 @@ import ChimeraCore
 import Testing
 @testable import ChimeraRuntime
 
-/// `chimera bench gateway` runs end to end (briefly): the direct client in its own process, then
-/// Chimera's whole path, with every figure the issue names. Numbers are not asserted: a test is
-/// not a benchmark.
+/// `chimera bench gateway` runs end to end (briefly): the direct client (in its own process, or
+/// on the simulator's loops) and Chimera's whole path in alternating slices, with every figure
+/// the issue names. Numbers are not asserted: a test is not a benchmark.
 @Suite("bench gateway", .serialized, .timeLimit(.minutes(2)))
 struct GatewayBenchTests {
     @Test(arguments: ["own-process", "in-process"])
