@@ -494,10 +494,11 @@ extension GatewayBench {
                 return bytes.count
             }),
             JSONMember("worker_output_direct", time { output.bytes.count }),
-            JSONMember("coordinator_reads_output", time {
+            JSONMember("coordinator_reads_output_value_tree", time {
                 guard let value = try? JSONParser.parse(outputBytes).value else { return 0 }
                 return ExternalCallOutput(json: value).latencyMs == 1 ? 1 : 0
             }),
+            JSONMember("coordinator_reads_output_raw", time { outputBytes.withUnsafeBytes { ExternalCallOutput(raw: $0).latencyMs == 1 ? 1 : 0 } }),
         ]
         return .object(members + [JSONMember("checksum", .number(Double(sink & 0xFF)))])
     }

@@ -177,6 +177,24 @@ import Testing
         for output in outputs {
             #expect(String(decoding: output.bytes, as: UTF8.self) == output.json.serialized)
             #expect(ExternalCallOutput(json: try JSONParser.parse(output.bytes).value) == output)
+            #expect(output.bytes.withUnsafeBytes { ExternalCallOutput(raw: $0) } == output)
+        }
+    }
+
+    @Test func output_readInPlace_agreesWithTheValueReader_onOtherShapes() throws {
+        let texts = [
+            #"{ "ok" : true, "content": "spaced é", "usage": {"prompt_tokens": 2, "completion_tokens": 1e0, "cost": 1.5e-6}, "status": 200}"#,
+            #"{"ok":true,"content":"no usage","usage":null,"latency_ms":7}"#,
+            #"{"ok":true,"content":"escaped member name","model":"m"}"#,
+            #"{"ok":true,"usage":{"prompt_tokens":1,"completion_tokens":2,"cost":0.5}}"#,
+            #"{"ok":true,"content":"extra","future_field":[1,{"a":2}]}"#,
+            #"{"ok":false,"error":{"kind":"timeout","message":"slow"}}"#,
+            #"{"ok":"yes"}"#, #"{"ok":true"#, #"[]"#, "",
+        ]
+        for text in texts {
+            let bytes = Array(text.utf8)
+            let expected = ExternalCallOutput(json: (try? JSONParser.parse(bytes).value) ?? .null)
+            #expect(bytes.withUnsafeBytes { ExternalCallOutput(raw: $0) } == expected, "\(text)")
         }
     }
 

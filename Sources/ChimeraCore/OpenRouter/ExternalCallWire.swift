@@ -318,6 +318,66 @@ public struct ExternalCallOutput: Sendable, Equatable {
         ])
     }
 
+    /// Reads a worker's answer as workers write it (``bytes``) in place, without a value tree:
+    /// what the coordinator does once per call. Failures, and anything written another way, are
+    /// read through a value by ``init(json:)``, with the same result.
+    public init(raw: UnsafeRawBufferPointer) {
+        func value(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: raw[range]) }
+        func number(_ v: UnsafeRawBufferPointer) -> Double? {
+            guard let first = v.first, first == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return nil }
+            return Double(String(decoding: v, as: UTF8.self))
+        }
+        var ok = false, general = false
+        var status: Int?, latencyMs: Int64 = 0, firstTokenMs: Int64?
+        var content: String?, model: String?, provider: String?, id: String?, finishReason: String?, reasoning: String?
+        var usageRange: Range<Int>?
+        do {
+            try JSONParser.forEachMember(of: raw) { name, range in
+                guard let name else { general = true; return }
+                let v = value(range)
+                if name.equals("ok") { ok = v.equals("true") }
+                else if name.equals("status") { status = number(v).map { Int($0) } }
+                else if name.equals("latency_ms") { latencyMs = number(v).map { Int64($0) } ?? 0 }
+                else if name.equals("first_token_ms") { firstTokenMs = number(v).map { Int64($0) } }
+                else if name.equals("content") { content = JSONParser.decodeString(v) }
+                else if name.equals("model") { model = JSONParser.decodeString(v) }
+                else if name.equals("provider") { provider = JSONParser.decodeString(v) }
+                else if name.equals("id") { id = JSONParser.decodeString(v) }
+                else if name.equals("finish_reason") { finishReason = JSONParser.decodeString(v) }
+                else if name.equals("reasoning") { reasoning = JSONParser.decodeString(v) }
+                else if name.equals("usage") { usageRange = range }
+            }
+        } catch {
+            general = true
+        }
+        var usage: ChatUsage?
+        if ok, !general, let usageRange, raw[usageRange.lowerBound] == UInt8(ascii: "{") {
+            var prompt = 0, completion = 0, total: Int?, cost: Double?, estimate = false
+            do {
+                let usageBytes = value(usageRange)
+                try JSONParser.forEachMember(of: usageBytes) { name, range in
+                    guard let name else { general = true; return }
+                    let v = UnsafeRawBufferPointer(rebasing: usageBytes[range])
+                    if name.equals("prompt_tokens") { prompt = number(v).map { Int($0) } ?? 0 }
+                    else if name.equals("completion_tokens") { completion = number(v).map { Int($0) } ?? 0 }
+                    else if name.equals("total_tokens") { total = number(v).map { Int($0) } }
+                    else if name.equals("cost") { cost = number(v) }
+                    else if name.equals("cost_is_estimate") { estimate = v.equals("true") }
+                }
+            } catch {
+                general = true
+            }
+            usage = ChatUsage(promptTokens: prompt, completionTokens: completion, totalTokens: total, cost: cost, costIsEstimate: estimate)
+        }
+        guard ok, !general else {
+            self.init(json: (try? JSONParser.parse(Array(raw)).value) ?? .null)
+            return
+        }
+        self.init(result: .success(ChatCompletion(id: id, model: model, provider: provider, content: content ?? "", reasoning: reasoning,
+                                                  finishReason: finishReason, usage: usage)),
+                  status: status, latencyMs: latencyMs, firstTokenMs: firstTokenMs)
+    }
+
     /// Reads a worker's answer; a malformed one is itself a `malformed_response`.
     public init(json value: JSONValue) {
         func int(_ v: JSONValue?) -> Int? { v?.numberValue.map { Int($0) } }

@@ -190,7 +190,7 @@ public final class ExternalCallRunner {
             let output: ExternalCallOutput
             switch outcome.result {
             case .success(let bytes):
-                output = ExternalCallOutput(json: (try? JSONParser.parse(bytes).value) ?? .null)
+                output = bytes.withUnsafeBytes { ExternalCallOutput(raw: $0) }
             case .failure(let failure):
                 // The worker died, timed out or refused the input: the request may have been sent.
                 let kind: ExternalErrorKind = switch failure.kind {
