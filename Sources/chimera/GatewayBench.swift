@@ -253,8 +253,7 @@ final class ChildProcessDirect: DirectDriver {
     private let pipes: [PipeStream]
     private var lines: [UInt8] = []
     private var pending: [([UInt8]) -> Void] = []
-    private var exited: ChildExitStatus?
-    private var failure: String?
+    private var ended = false
 
     init(loop: ChimeraRuntime.EventLoop, base: String, rate: Int, warmup: Int) {
         self.loop = loop
@@ -265,9 +264,15 @@ final class ChildProcessDirect: DirectDriver {
     func start(ready: @escaping () -> Void) throws {
         pending.append { _ in ready() }
         _ = try ChildProcess(loop: loop, options: .init(executable: FileIO.executablePath(), arguments: arguments),
-                             stdin: pipes[0], stdout: pipes[1], stderr: pipes[2]) { [unowned self] status in exited = status }
+                             stdin: pipes[0], stdout: pipes[1], stderr: pipes[2]) { _ in }
         try pipes[1].startReading { [unowned self] event in
-            guard case .data(let bytes) = event else { return pipes[1].close() }
+            guard case .data(let bytes) = event else {
+                // The child is gone: whatever waits for it fails now instead of waiting forever.
+                ended = true
+                pipes[1].close()
+                while !pending.isEmpty { pending.removeFirst()([]) }
+                return
+            }
             lines.append(contentsOf: bytes)
             while let newline = lines.firstIndex(of: 0x0A) {
                 let line = Array(lines[..<newline])
@@ -281,6 +286,7 @@ final class ChildProcessDirect: DirectDriver {
     }
 
     func slice(_ count: Int, done: @escaping (DirectSlice) -> Void) {
+        guard !ended else { return done(DirectSlice(failures: count)) }
         pending.append { line in done(DirectSlice(json: line) ?? DirectSlice(failures: count)) }
         pipes[0].withOutgoingBuffer { $0.append(contentsOf: Array("\(count)\n".utf8)) }
     }
@@ -310,7 +316,8 @@ final class GatewaySession {
         let workers = bench.workers, breakdown = bench.breakdown, rate = bench.rate
         var template = Array("/tmp/chimera-gateway-XXXXXX".utf8CString)
         guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
-            throw ValidationError("cannot create a temporary directory")
+            printError("cannot create a temporary directory in /tmp: \(String(cString: strerror(errno)))")
+            throw ExitCode(ExitCodes.taskFailed)
         }
         defer { _ = system("rm -rf '\(dir)'") }
         var pool = PoolConfig(name: "agents", handlers: BuiltinHandlerNames.agent)
@@ -436,7 +443,9 @@ final class GatewaySession {
             }
         }
         guard measurement.direct.count == rate * bench.seconds, measurement.chimera.count == rate * bench.seconds else {
-            throw ValidationError("the run stopped early (\(measurement.direct.count) direct and \(measurement.chimera.count) Chimera calls measured)")
+            printError("the run did not complete: \(measurement.direct.count) direct and \(measurement.chimera.count) Chimera calls "
+                       + "of \(rate * bench.seconds) each answered, \(measurement.failures) failed")
+            throw ExitCode(ExitCodes.taskFailed)
         }
         return measurement
     }
