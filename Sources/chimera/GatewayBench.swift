@@ -69,7 +69,7 @@ struct GatewayBench: ParsableCommand {
         if !json {
             printLine("… simulator at \(base); \(total) requests each way at \(rate)/s in \(slices) alternating slices, \(workers) agent workers")
         }
-        let session = try GatewaySession(bench: self, base: base)
+        let session = GatewaySession(bench: self, base: base)
         let measured = try session.run()
         var report = Report(rate: rate, direct: measured.direct, chimera: measured.chimera, failures: measured.failures)
         if breakdown { report.breakdown = Breakdown(direct: measured.directSteps, chimera: measured.chimeraSteps, codec: Self.codecCosts(base: base)) }
@@ -118,6 +118,9 @@ struct DirectSlice: Sendable {
     }
 
     init() {}
+
+    /// A slice whose `failures` calls all failed (the direct client could not run them).
+    init(failures: Int) { self.failures = failures }
 
     init?(json bytes: [UInt8]) {
         guard let value = try? JSONParser.parse(bytes).value, case .array(let latencies)? = value["latencies"],
@@ -251,7 +254,8 @@ final class ChildProcessDirect: DirectDriver {
     private let loop: ChimeraRuntime.EventLoop
     private let arguments: [String]
     private let pipes: [PipeStream]
-    private var lines: [UInt8] = []
+    /// A slice's line holds every latency and step of its calls: allow far more than any needs.
+    private var framer = LineFramer(maxLineBytes: 1 << 28)
     private var pending: [([UInt8]) -> Void] = []
     private var ended = false
 
@@ -273,11 +277,9 @@ final class ChildProcessDirect: DirectDriver {
                 while !pending.isEmpty { pending.removeFirst()([]) }
                 return
             }
-            lines.append(contentsOf: bytes)
-            while let newline = lines.firstIndex(of: 0x0A) {
-                let line = Array(lines[..<newline])
-                lines.removeSubrange(...newline)
-                if !pending.isEmpty { pending.removeFirst()(line) }
+            framer.append(bytes) { event in
+                guard !pending.isEmpty else { return }
+                if case .line(let line) = event { pending.removeFirst()(Array(line)) } else { pending.removeFirst()([]) }
             }
         }
         try pipes[2].startReading { [unowned self] event in
@@ -296,10 +298,6 @@ final class ChildProcessDirect: DirectDriver {
     }
 }
 
-extension DirectSlice {
-    init(failures: Int) { self.init(); self.failures = failures }
-}
-
 /// The measured run on the coordinator's loop: Chimera set up as `chimera ask` sets it up (the
 /// ledger in a temporary directory), the direct side beside it, then alternating slices.
 final class GatewaySession {
@@ -307,7 +305,7 @@ final class GatewaySession {
     let base: String
     private var measurement = GatewayMeasurement()
 
-    init(bench: GatewayBench, base: String) throws {
+    init(bench: GatewayBench, base: String) {
         self.bench = bench
         self.base = base
     }
