@@ -588,6 +588,10 @@ struct GatewayDirectClient: ParsableCommand {
     @Option var rate: Int
     @Option var warmup: Int
 
+    func validate() throws {
+        guard rate >= 1, rate <= 100_000, warmup >= 0 else { throw ValidationError("--rate 1…100000, --warmup ≥ 0") }
+    }
+
     func run() throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
